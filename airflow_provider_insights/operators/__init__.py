@@ -1,0 +1,1 @@
+"""operators of the Partner Center Insights provider."""

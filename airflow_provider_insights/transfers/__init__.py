@@ -1,0 +1,1 @@
+"""transfers of the Partner Center Insights provider."""

@@ -1,0 +1,1 @@
+"""triggers of the Partner Center Insights provider."""
