@@ -93,7 +93,8 @@ class MsalHttpClient:
             return url
         netloc = f"{parts.netloc}:{self._authority_port}"
         restored = urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
-        log.debug("Restored the authority port on %s://%s%s", parts.scheme, netloc, parts.path)
+        # The path may hold the user name (user-realm discovery): log the host only.
+        log.debug("Restored the authority port on a request to %s", netloc)
         return restored
 
     def _request(self, method: str, url: str, **kwargs: Any) -> Any:
