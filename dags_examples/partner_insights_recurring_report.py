@@ -1,0 +1,154 @@
+"""A recurring report that Partner Center runs by itself, and a daily pick-up of its newest file.
+
+Three DAGs share one report, found by its name:
+
+- ``partner_insights_recurring_report_setup`` (manual): creates the query and a report that Partner
+  Center runs every 24 hours from a first run at least 4 hours ahead (the API refuses an earlier
+  ``StartTime``). Run it once; running it again finds the same query and report by name.
+- ``partner_insights_recurring_report_control`` (manual): pauses or resumes that report
+  (trigger with ``{"action": "pause"}`` or ``{"action": "resume"}``).
+- ``partner_insights_recurring_report_daily`` (daily): waits for the report's newest completed
+  execution and copies it to storage.
+
+Prefer the one-off pattern of ``partner_insights_daily_extract`` when you want each Airflow run to
+own exactly its data interval; use a recurring report when Partner Center's own schedule is enough.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+from airflow.sdk import DAG, CronTriggerTimetable, Param, task
+
+from airflow_provider_insights.operators.queries import PartnerInsightsCreateQueryOperator
+from airflow_provider_insights.operators.reports import (
+    PartnerInsightsCreateReportOperator,
+    PartnerInsightsPauseReportOperator,
+    PartnerInsightsResumeReportOperator,
+)
+from airflow_provider_insights.sensors.report_execution import PartnerInsightsReportExecutionSensor
+from airflow_provider_insights.transfers.report_to_storage import PartnerInsightsReportToStorageOperator
+
+REPORT_NAME = "airflow_dynamics_usage_recurring"
+QUERY_NAME = "airflow_dynamics_usage"
+CONN_ID = "partner_insights_default"
+
+
+def _default_destination_root() -> str:
+    """A local folder under the demo directory, as a ``file://`` URI (no credentials needed)."""
+    demo_dir = Path(os.environ.get("INSIGHTS_DEMO_DIR") or Path(__file__).resolve().parents[1])
+    return (demo_dir.resolve() / ".airflow" / "data" / "partner_insights").as_uri()
+
+
+DESTINATION_ROOT = (os.environ.get("PARTNER_INSIGHTS_DESTINATION_ROOT") or _default_destination_root()).rstrip("/")
+DESTINATION_CONN_ID = os.environ.get("PARTNER_INSIGHTS_DESTINATION_CONN_ID") or None
+POLL_SECONDS = float(os.environ.get("PARTNER_INSIGHTS_POLL_SECONDS") or 300)
+
+
+@task
+def find_report_id(report_name: str = REPORT_NAME) -> str:
+    """Look the recurring report up by name and return its id (the hook loads only when this runs).
+
+    :param report_name: the name the setup DAG gave the report.
+    """
+    from airflow_provider_insights.exceptions import PartnerInsightsConfigError
+    from airflow_provider_insights.hooks.insights import PartnerInsightsHook
+
+    reports = PartnerInsightsHook(partner_insights_conn_id=CONN_ID).list_reports(report_name=report_name)
+    if not reports:
+        raise PartnerInsightsConfigError(
+            f"report_name: no report named {report_name!r}; run partner_insights_recurring_report_setup first"
+        )
+    return reports[0].report_id
+
+
+# --8<-- [start:setup]
+with DAG(
+    dag_id="partner_insights_recurring_report_setup",
+    schedule=None,
+    catchup=False,
+    tags=["partner-insights", "example"],
+) as setup_dag:
+
+    @task
+    def first_run_time() -> str:
+        """When Partner Center should run the report first: 4 h 5 min from now, as the API wants it."""
+        first = datetime.now(timezone.utc) + timedelta(hours=4, minutes=5)
+        return first.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    create_query = PartnerInsightsCreateQueryOperator(
+        task_id="create_query",
+        name=QUERY_NAME,
+        query="SELECT SKU, SalesModel, AvailableSeats, AssignedSeats, ActiveSeats FROM DynamicsUsage "
+        "TIMESPAN LAST_MONTH",
+    )
+
+    create_report = PartnerInsightsCreateReportOperator(
+        task_id="create_recurring_report",
+        report_name=REPORT_NAME,
+        query_id=create_query.output,
+        execute_now=False,
+        start_time=first_run_time(),
+        recurrence_interval=24,  # hours; at least the dataset's minimumRecurrenceInterval, at most 2160
+        recurrence_count=None,  # None: until deleted
+        format="csv",
+    )
+# --8<-- [end:setup]
+
+# --8<-- [start:control]
+with DAG(
+    dag_id="partner_insights_recurring_report_control",
+    schedule=None,
+    catchup=False,
+    params={"action": Param("pause", enum=["pause", "resume"], description="What to do with the report")},
+    tags=["partner-insights", "example"],
+) as control_dag:
+    report_id = find_report_id()
+
+    @task.branch
+    def choose_action(params: dict[str, Any]) -> str:
+        """Follow the ``action`` param to the pause or the resume task.
+
+        :param params: the run's params.
+        """
+        return f"{params['action']}_report"
+
+    pause = PartnerInsightsPauseReportOperator(task_id="pause_report", report_id=report_id)
+    resume = PartnerInsightsResumeReportOperator(task_id="resume_report", report_id=report_id)
+
+    report_id >> choose_action() >> [pause, resume]
+# --8<-- [end:control]
+
+# --8<-- [start:daily]
+with DAG(
+    dag_id="partner_insights_recurring_report_daily",
+    # Some hours after Partner Center's own daily run; the sensor waits if it is late.
+    schedule=CronTriggerTimetable("0 12 * * *", timezone="UTC", interval=timedelta(days=1)),
+    catchup=False,
+    max_active_runs=1,
+    tags=["partner-insights", "example"],
+) as daily_dag:
+    recurring_report_id = find_report_id()
+
+    # No execution_id: wait for the newest completed execution of the report.
+    wait_for_newest = PartnerInsightsReportExecutionSensor(
+        task_id="wait_for_newest_execution",
+        report_id=recurring_report_id,
+        deferrable=True,
+        poke_interval=POLL_SECONDS,
+        timeout=12 * 60 * 60,
+    )
+
+    PartnerInsightsReportToStorageOperator(
+        task_id="transfer_to_storage",
+        report_id=recurring_report_id,
+        execution_id=wait_for_newest.output,
+        destination=DESTINATION_ROOT + "/dynamics_usage/date={{ ds }}/dynamics_usage.parquet",
+        destination_conn_id=DESTINATION_CONN_ID,
+        output_format="parquet",  # converted while streaming; needs the [parquet] extra (pyarrow)
+        overwrite=True,
+    )
+# --8<-- [end:daily]
