@@ -23,11 +23,13 @@ anything imports Airflow; keep Airflow imports inside functions here.
 from __future__ import annotations
 
 import argparse
+import csv
 import hashlib
 import os
 import subprocess
 import sys
 import time
+import warnings
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -112,11 +114,32 @@ def airflow_environment(paths: DemoPaths, *, verbose: bool) -> dict[str, str]:
     }
 
 
-def start_db_migration(paths: DemoPaths) -> subprocess.Popen[bytes]:
-    """Start ``airflow db migrate`` in the background (it overlaps with the sandbox's start-up).
+def migration_stamp(paths: DemoPaths) -> Path:
+    """A file recording that the demo database was migrated by this version of Airflow.
 
     :param paths: the demo's directories.
     """
+    from importlib.metadata import version
+
+    return paths.airflow_home / f".migrated-apache-airflow-{version('apache-airflow')}"
+
+
+def database_is_current(paths: DemoPaths) -> bool:
+    """Whether this Airflow version already migrated the demo database (saves seconds on every rerun).
+
+    :param paths: the demo's directories.
+    """
+    return (paths.airflow_home / "airflow.db").is_file() and migration_stamp(paths).is_file()
+
+
+def start_db_migration(paths: DemoPaths) -> subprocess.Popen[bytes] | None:
+    """Start ``airflow db migrate`` in the background (it overlaps with the sandbox's start-up).
+
+    :param paths: the demo's directories.
+    :return: the process, or ``None`` if the database is already current.
+    """
+    if database_is_current(paths):
+        return None
     paths.airflow_home.mkdir(parents=True, exist_ok=True)
     log_path = paths.airflow_home / "db-migrate.log"
     with log_path.open("wb") as log:
@@ -125,14 +148,17 @@ def start_db_migration(paths: DemoPaths) -> subprocess.Popen[bytes]:
         )
 
 
-def finish_db_migration(process: subprocess.Popen[bytes], paths: DemoPaths) -> None:
-    """Wait for the migration; fail with the path of its log if it failed.
+def finish_db_migration(process: subprocess.Popen[bytes] | None, paths: DemoPaths) -> None:
+    """Wait for the migration, if one runs; fail with the path of its log if it failed.
 
-    :param process: the ``airflow db migrate`` process.
+    :param process: the ``airflow db migrate`` process, or ``None`` if none was needed.
     :param paths: the demo's directories.
     """
+    if process is None:
+        return
     if process.wait() != 0:
         raise DemoError(f"airflow db migrate failed; see {paths.airflow_home / 'db-migrate.log'}")
+    migration_stamp(paths).touch()
 
 
 def yesterday_logical_date() -> datetime:
@@ -148,11 +174,11 @@ def load_dag(dag_id: str) -> Any:
     """
     from airflow.dag_processing.dagbag import DagBag
 
-    bag = DagBag(dag_folder=str(DAGS_DIR), include_examples=False)
+    bag = DagBag(dag_folder=str(DAGS_DIR))
     if bag.import_errors:
         details = "\n".join(f"{path}: {error}" for path, error in bag.import_errors.items())
         raise DemoError(f"the example DAGs do not import:\n{details}")
-    dag = bag.get_dag(dag_id)
+    dag = bag.dags.get(dag_id)
     if dag is None:
         raise DemoError(f"no DAG {dag_id!r} in {DAGS_DIR}")
     return dag
@@ -216,6 +242,15 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
+def count_csv_rows(path: Path) -> int:
+    """Data rows of a CSV file (the header excluded), counted as CSV so quoted newlines are right.
+
+    :param path: the CSV file.
+    """
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        return max(0, sum(1 for _ in csv.reader(handle)) - 1)
+
+
 def check_extract(result: Any) -> Path:
     """Check that the transfer's result describes the file really on disk; return its path.
 
@@ -243,6 +278,8 @@ def print_summary(extract: dict[str, Any], extract_path: Path, summaries: list[d
     :param started: ``time.monotonic()`` at the start.
     """
     rows = extract.get("rows")
+    if rows is None and extract.get("format") == "csv":
+        rows = count_csv_rows(extract_path)  # the transfer counts rows only when it converts
     print()
     print(f"Demo finished in {time.monotonic() - started:.0f} s.")
     print(f"  extract:   {extract_path}")
@@ -280,7 +317,7 @@ def run(paths: DemoPaths) -> int:
         with SandboxProcess(state_dir=paths.sandbox_state) as sandbox:
             print(f"   sandbox at {sandbox.url}", flush=True)
             configure_sandbox(sandbox)
-            print("-> migrating the Airflow database", flush=True)
+            print(f"-> {'migrating' if migration else 'reusing'} the Airflow database", flush=True)
             finish_db_migration(migration, paths)
             extract_run = run_dag(EXTRACT_DAG_ID, logical_date=yesterday_logical_date())
             extract = task_result(extract_run, TRANSFER_TASK_ID)
@@ -288,7 +325,7 @@ def run(paths: DemoPaths) -> int:
             transform_run = run_dag(TRANSFORM_DAG_ID, run_conf={"source_uri": extract["uri"]})
             summaries = task_result(transform_run, TRANSFORM_TASK_ID) or []
     finally:
-        if migration.poll() is None:
+        if migration is not None and migration.poll() is None:
             migration.kill()
     print_summary(extract, extract_path, summaries, paths, started)
     return 0
@@ -307,6 +344,9 @@ def main(argv: list[str] | None = None) -> int:
         # Too late to point Airflow elsewhere: its configuration is read on first import.
         print("run_demo must run before anything imports airflow", file=sys.stderr)
         return 2
+    if not verbose:
+        # Deprecation notices from Airflow's own modules are noise in a demo's output.
+        warnings.filterwarnings("ignore", category=DeprecationWarning)
     paths = DemoPaths.from_env()
     os.environ.update(airflow_environment(paths, verbose=verbose))
     try:

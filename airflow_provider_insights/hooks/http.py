@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import enum
+import functools
 import hashlib
 import json
 import logging
@@ -293,6 +294,7 @@ def _airflow_version() -> str:
     return str(airflow_version)
 
 
+@functools.cache
 def user_agent() -> str:
     """``airflow-provider-insights/<version> (apache-airflow/<v>; python/<v>)``: who calls, for Microsoft support."""
     return (

@@ -194,19 +194,19 @@ def _first_item(envelope: Envelope | None, what: str, request: ApiRequest) -> di
 
 
 def _latest(executions: list[Execution]) -> Execution | None:
-    """The most recent execution of a list: by creation/generation time when given, else the last listed."""
+    """The most recent execution: by creation time when the service gives one, else the last listed.
+
+    The service lists executions oldest first; a generation time is no guide, as only completed
+    executions have one.
+    """
     if not executions:
         return None
 
-    def moment(execution: Execution) -> str:
-        for key in ("createdTime", "executionCreatedTime", "startTime", "reportGeneratedTime"):
-            value = lookup(execution.raw, key)
-            if value:
-                return str(value)
-        return ""
+    def created(execution: Execution) -> str:
+        return str(lookup(execution.raw, "createdTime") or lookup(execution.raw, "executionCreatedTime") or "")
 
-    if any(moment(execution) for execution in executions):
-        return max(enumerate(executions), key=lambda pair: (moment(pair[1]), pair[0]))[1]
+    if all(created(execution) for execution in executions):
+        return max(enumerate(executions), key=lambda pair: (created(pair[1]), pair[0]))[1]
     return executions[-1]
 
 

@@ -143,9 +143,10 @@ def verify_client_assertion(
         signature = b64url_decode(parts[2])
     except ValueError as err:
         raise TokenError("Client assertion could not be decoded.") from err
-    if "x5t" in header and header["x5t"] != x5t(thumbprint_sha1_hex):
+    # msal pads the base64url thumbprint; the JOSE spec does not: accept both.
+    if "x5t" in header and str(header["x5t"]).rstrip("=") != x5t(thumbprint_sha1_hex):
         raise TokenError("Client assertion contains an invalid thumbprint (x5t).")
-    if "x5t#S256" in header and header["x5t#S256"] != x5t(thumbprint_sha256_hex):
+    if "x5t#S256" in header and str(header["x5t#S256"]).rstrip("=") != x5t(thumbprint_sha256_hex):
         raise TokenError("Client assertion contains an invalid thumbprint (x5t#S256).")
     signed = f"{parts[0]}.{parts[1]}".encode()
     algorithm = header.get("alg")

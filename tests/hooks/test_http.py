@@ -284,7 +284,7 @@ def test_flow_does_not_retry_an_error_envelope():
 
 
 def test_flow_renews_token_once_on_401():
-    result, seen = _drive(_flow(), [_answer(401, b""), _answer(200)])
+    _result, seen = _drive(_flow(), [_answer(401, b""), _answer(200)])
     assert [command.token for command in seen if isinstance(command, InvalidateToken)] == ["t1"]
     sends = [command for command in seen if isinstance(command, Send)]
     assert [send.headers["Authorization"] for send in sends] == ["Bearer t1", "Bearer t2"]

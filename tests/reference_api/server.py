@@ -254,6 +254,13 @@ class _Handler(BaseHTTPRequestHandler):
     def _serve(self) -> None:
         self.server.reference.serve(self)
 
+    def send_response(self, code: int, message: str | None = None) -> None:
+        # Record the status before any byte leaves: a client may read the log as soon as it has the answer.
+        record = getattr(self, "current_record", None)
+        if record is not None:
+            record.status = code
+        super().send_response(code, message)
+
 
 class ReferenceServer:
     """The reference Insights API over HTTPS on loopback.
@@ -413,16 +420,16 @@ class ReferenceServer:
                 record.body = json.loads(raw_body)
             except ValueError:
                 record.body = raw_body.decode("utf-8", "replace")
-        self.requests.append(record)
         fault = self.faults.take(handler.command, parts.path)
+        record.fault = fault.kind if fault is not None else None
+        handler.current_record = record  # type: ignore[attr-defined]
+        self.requests.append(record)
         if fault is not None:
-            record.fault = fault.kind
-            record.status = self._send_fault(handler, fault)
-            return
-        if parts.path.startswith(BLOB_PREFIX):
-            record.status = self._serve_download(handler, parts.path, dict(query_pairs))
-            return
-        record.status = self._serve_api(handler, parts.path, query_pairs, raw_body, record)
+            self._send_fault(handler, fault)
+        elif parts.path.startswith(BLOB_PREFIX):
+            self._serve_download(handler, parts.path, dict(query_pairs))
+        else:
+            self._serve_api(handler, parts.path, query_pairs, raw_body, record)
 
     @staticmethod
     def _read_body(handler: BaseHTTPRequestHandler) -> bytes:

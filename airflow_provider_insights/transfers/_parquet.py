@@ -1,0 +1,150 @@
+"""CSV/TSV -> Parquet on the fly, in bounded memory, with one schema for every row group.
+
+pyarrow's streaming CSV reader (``pyarrow.csv.open_csv``) pulls from a file-like view of the
+decoded download; each record batch becomes a row group. Every column is read as a string: the
+Insights API gives no types, and a type guessed from the first block could be contradicted by a
+later one (a numeric-looking id that later has letters), which would fail half-way. The header is
+read first (with the csv module, so quoted names work) to pin those string types by name.
+
+pyarrow is an optional dependency (the ``parquet`` extra): it is imported when a conversion
+starts, with an error saying how to install it.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+from collections.abc import Iterator
+from typing import Any
+
+from airflow_provider_insights.exceptions import PartnerInsightsConfigError, PartnerInsightsValidationError
+
+DEFAULT_BLOCK_SIZE = 4 << 20
+
+
+def import_pyarrow() -> tuple[Any, Any, Any]:
+    """Return ``(pyarrow, pyarrow.csv, pyarrow.parquet)`` or raise a clear error if missing."""
+    try:
+        import pyarrow
+        import pyarrow.csv as pa_csv
+        import pyarrow.parquet as pa_parquet
+    except ImportError as err:
+        raise PartnerInsightsConfigError(
+            "output_format: 'parquet' needs pyarrow; install it with "
+            "pip install 'airflow-provider-insights[parquet]'"
+        ) from err
+    return pyarrow, pa_csv, pa_parquet
+
+
+class ChunkReader(io.RawIOBase):
+    """A read-only file over an iterator of byte chunks (what pyarrow's reader pulls from).
+
+    :param chunks: the decoded byte chunks, in order.
+    :param head: bytes already taken from ``chunks`` that come first.
+    """
+
+    def __init__(self, chunks: Iterator[bytes], head: bytes = b"") -> None:
+        super().__init__()
+        self._chunks = chunks
+        self._pending = memoryview(head)
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while not self._pending:
+            chunk = next(self._chunks, None)
+            if chunk is None:
+                return 0
+            self._pending = memoryview(chunk)
+        size = min(len(buffer), len(self._pending))
+        buffer[:size] = self._pending[:size]
+        self._pending = self._pending[size:]
+        return size
+
+
+class HashingSink(io.RawIOBase):
+    """A write-only file that hashes and counts what it passes on to ``target.write``.
+
+    :param target: anything with ``write(bytes)``.
+    """
+
+    def __init__(self, target: Any) -> None:
+        super().__init__()
+        self._target = target
+        self.sha256 = hashlib.sha256()
+        self.size = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        view = memoryview(data)
+        self.sha256.update(view)
+        self._target.write(view)
+        self.size += len(view)
+        return len(view)
+
+    def tell(self) -> int:
+        return self.size
+
+    def close(self) -> None:
+        # The target is published (or discarded) by its owner, never by pyarrow closing us.
+        self.flush()
+
+
+def read_header(chunks: Iterator[bytes], delimiter: str) -> tuple[list[str], bytes]:
+    """Read the header record from the start of ``chunks``.
+
+    :return: the column names and every byte consumed from ``chunks`` (to be replayed).
+    """
+    consumed = b""
+    search_from = 0
+    while True:
+        newline = consumed.find(b"\n", search_from)
+        if newline >= 0:
+            candidate = consumed[: newline + 1]
+            # An even number of quotes means the newline is outside any quoted field.
+            if candidate.count(b'"') % 2 == 0:
+                text = candidate.decode("utf-8-sig")
+                return next(csv.reader(io.StringIO(text), delimiter=delimiter)), consumed
+            search_from = newline + 1
+            continue
+        chunk = next(chunks, None)
+        if chunk is None:
+            if not consumed.strip():
+                raise PartnerInsightsValidationError("report", "the report is empty: it has no header row")
+            return next(csv.reader(io.StringIO(consumed.decode("utf-8-sig")), delimiter=delimiter)), consumed
+        consumed += chunk
+
+
+def convert_to_parquet(chunks: Iterator[bytes], target: Any, *, delimiter: str = ",",
+                       block_size: int = DEFAULT_BLOCK_SIZE) -> tuple[int, str, int]:
+    """Convert decoded CSV/TSV ``chunks`` into Parquet written to ``target.write``.
+
+    :param chunks: the decoded report bytes, in order (header first).
+    :param target: where the Parquet bytes go (a staged upload).
+    :param delimiter: ``","`` for CSV, ``"\\t"`` for TSV.
+    :param block_size: CSV bytes per block, so roughly the size of a row group's input.
+    :return: ``(rows, sha256 hex of the Parquet bytes, Parquet size)``.
+    """
+    pa, pa_csv, pa_parquet = import_pyarrow()
+    names, head = read_header(chunks, delimiter)
+    reader = pa_csv.open_csv(
+        ChunkReader(chunks, head),
+        read_options=pa_csv.ReadOptions(block_size=block_size, use_threads=True),
+        parse_options=pa_csv.ParseOptions(delimiter=delimiter, newlines_in_values=True),
+        convert_options=pa_csv.ConvertOptions(
+            column_types={name: pa.string() for name in names},
+            strings_can_be_null=False,
+            quoted_strings_can_be_null=False,
+        ),
+    )
+    sink = HashingSink(target)
+    rows = 0
+    with pa_parquet.ParquetWriter(sink, reader.schema, compression="snappy") as writer:
+        for batch in reader:
+            writer.write_batch(batch)
+            rows += batch.num_rows
+    return rows, sink.sha256.hexdigest(), sink.size

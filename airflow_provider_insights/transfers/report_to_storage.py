@@ -1,0 +1,308 @@
+"""Copy a report execution's file from its secure link into any storage Airflow can write to.
+
+The destination is an Airflow ``ObjectStoragePath`` (S3 through the Amazon provider's ``aws``
+connection, Azure Blob / ADLS through the Azure provider's connection as ``abfs://``, GCS, the
+local filesystem...): no storage client code lives here, fsspec does the talking.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator, Sequence
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit, urlunsplit
+
+from airflow.sdk import BaseOperator
+
+from airflow_provider_insights.exceptions import (
+    PartnerInsightsExecutionFailedError,
+    PartnerInsightsNotFoundError,
+    PartnerInsightsValidationError,
+)
+from airflow_provider_insights.transfers._streaming import DEFAULT_CHUNK_SIZE
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context, ObjectStoragePath
+
+    from airflow_provider_insights.hooks.insights import PartnerInsightsHook
+    from airflow_provider_insights.models import Execution
+
+OUTPUT_FORMATS = ("csv", "tsv", "parquet")
+_DELIMITERS = {"csv": ",", "tsv": "\t"}
+
+
+def _asset_uri(destination: str) -> str:
+    """The destination URI without the ``conn_id@`` part (an Asset names data, not credentials)."""
+    parts = urlsplit(destination)
+    if not parts.scheme:
+        return destination
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit((parts.scheme, host, parts.path, "", ""))
+
+
+def _is_templated(value: Any) -> bool:
+    return isinstance(value, str) and ("{{" in value or "{%" in value)
+
+
+class PartnerInsightsReportToStorageOperator(BaseOperator):
+    """Stream a report execution's file into object storage, atomically and verified.
+
+    The execution is read afresh on the worker (secure links expire; a link is never taken from
+    XCom or a trigger event). The link must be https and its host in the connection's
+    ``allowed_download_hosts``. The file is streamed in chunks: a dropped connection resumes with
+    a Range request, an expired link (403) is refreshed by reading the execution again, both a
+    bounded number of times. The destination appears only when the whole file is written; on any
+    failure it is left as it was.
+
+    Returns ``{"uri", "bytes", "sha256", "rows", "format"}``: the destination (without any
+    connection id), the size and SHA-256 of what was written, the row count (Parquet only, else
+    ``None``) and the output format. A destination given without templates is declared as an
+    outlet ``Asset`` so that other DAGs can be scheduled on it.
+
+    :param report_id: the report whose file to copy. Templated.
+    :param destination: where to write, as a URI (``s3://bucket/key``, ``abfs://container/key``,
+        ``file:///path``; ``scheme://conn_id@bucket/key`` names the connection) or an
+        ``ObjectStoragePath``. A URI ending in ``/`` is a folder: the file is named
+        ``<report_id>_<execution_id>.<format>`` in it. Templated.
+    :param execution_id: the execution to copy; default the latest completed one. Templated.
+    :param destination_conn_id: the Airflow connection for the destination's filesystem
+        (``aws``, ``wasb``/``adls``, ``google_cloud_platform``...), if not named in the URI.
+        Templated.
+    :param output_format: ``csv`` or ``tsv`` (as served: gzip decoded, BOM stripped by default;
+        must match the report's format) or ``parquet`` (converted on the way, every column a
+        string; needs pyarrow). Templated.
+    :param overwrite: replace an existing object; if false, an existing object fails the task
+        before anything is downloaded.
+    :param strip_bom: drop the UTF-8 byte order mark the service puts at the start of files.
+    :param chunk_size: bytes read from the link at a time.
+    :param max_attempts: attempts allowed after dropped connections, and separately refreshes
+        allowed after expired links, before the task fails.
+    :param progress_interval: seconds between progress lines in the task log.
+    :param partner_insights_conn_id: the ``partner_insights`` connection.
+    """
+
+    template_fields: Sequence[str] = (
+        "report_id", "execution_id", "destination", "destination_conn_id", "output_format",
+    )
+    ui_color = "#e6f1fa"
+
+    def __init__(
+        self,
+        *,
+        report_id: str,
+        destination: str | ObjectStoragePath,
+        execution_id: str | None = None,
+        destination_conn_id: str | None = None,
+        output_format: str = "csv",
+        overwrite: bool = False,
+        strip_bom: bool = True,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
+        max_attempts: int = 5,
+        progress_interval: float = 5.0,
+        partner_insights_conn_id: str = "partner_insights_default",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.report_id = report_id
+        self.destination = destination
+        self.execution_id = execution_id
+        self.destination_conn_id = destination_conn_id
+        self.output_format = output_format
+        self.overwrite = overwrite
+        self.strip_bom = strip_bom
+        self.chunk_size = chunk_size
+        self.max_attempts = max_attempts
+        self.progress_interval = progress_interval
+        self.partner_insights_conn_id = partner_insights_conn_id
+        self._declare_outlet()
+
+    def _declare_outlet(self) -> None:
+        # Only a destination known at parse time can be an outlet: a templated one has no URI yet.
+        text = str(self.destination)
+        if _is_templated(text) or text.endswith("/"):
+            return
+        from airflow.sdk import Asset
+
+        uri = _asset_uri(text)
+        if not any(getattr(outlet, "uri", None) == uri for outlet in self.outlets):
+            self.outlets = [*self.outlets, Asset(uri)]
+
+    @cached_property
+    def hook(self) -> PartnerInsightsHook:
+        """The Insights hook (built on first use, on the worker)."""
+        from airflow_provider_insights.hooks.insights import PartnerInsightsHook
+
+        return PartnerInsightsHook(partner_insights_conn_id=self.partner_insights_conn_id)
+
+    # ----------------------------------------------------------------------------------------
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        output_format = self._checked_format()
+        execution = self._read_execution(self.execution_id)
+        self._check_served_format(execution, output_format)
+        path = self._destination_path(execution, output_format)
+        self._refuse_existing(path)
+        link = self._link_of(execution)
+        self.log.info("Copying report %s execution %s to %s as %s", self.report_id, execution.execution_id,
+                      _asset_uri(str(path)), output_format)
+        result = self._transfer(link, execution, path, output_format)
+        self._record_asset_event(context, result)
+        self._lineage = (execution.execution_id, result["uri"])
+        return result
+
+    def _checked_format(self) -> str:
+        output_format = str(self.output_format).lower()
+        if output_format not in OUTPUT_FORMATS:
+            raise PartnerInsightsValidationError("output_format", f"{self.output_format!r} is not supported",
+                                                 allowed=OUTPUT_FORMATS)
+        if output_format == "parquet":
+            from airflow_provider_insights.transfers._parquet import import_pyarrow
+
+            import_pyarrow()  # fail before downloading anything if pyarrow is missing
+        return output_format
+
+    def _read_execution(self, execution_id: str | None) -> Execution:
+        from airflow_provider_insights.models import ExecutionStatus
+
+        if execution_id:
+            execution = self.hook.get_execution(self.report_id, execution_id)
+            what = f"execution {execution_id} of report {self.report_id}"
+        else:
+            execution = self.hook.get_latest_execution(self.report_id, statuses=(ExecutionStatus.COMPLETED,))
+            what = f"a completed execution of report {self.report_id}"
+        if execution is None:
+            raise PartnerInsightsNotFoundError(404, f"the service has no {what}")
+        if not execution.is_completed:
+            if execution.is_waiting:
+                raise PartnerInsightsValidationError(
+                    "execution_id", f"execution {execution.execution_id} is still {execution.execution_status}; "
+                    "wait for it with PartnerInsightsReportExecutionSensor", allowed="Completed")
+            raise PartnerInsightsExecutionFailedError(self.report_id, execution.execution_id,
+                                                      execution.execution_status, execution.message)
+        return execution
+
+    def _check_served_format(self, execution: Execution, output_format: str) -> None:
+        served = (execution.format or "").lower()
+        if output_format in _DELIMITERS and served in _DELIMITERS and served != output_format:
+            raise PartnerInsightsValidationError(
+                "output_format", f"the report is served as {served}; it is copied as served, not converted",
+                allowed=(served, "parquet"))
+
+    def _destination_path(self, execution: Execution, output_format: str) -> ObjectStoragePath:
+        from airflow.sdk import ObjectStoragePath
+
+        destination = self.destination
+        if isinstance(destination, str) and destination.endswith("/"):
+            destination = f"{destination}{self.report_id}_{execution.execution_id}.{output_format}"
+        if isinstance(destination, ObjectStoragePath) and self.destination_conn_id is None:
+            return destination
+        return ObjectStoragePath(destination, conn_id=self.destination_conn_id)
+
+    def _refuse_existing(self, path: ObjectStoragePath) -> None:
+        if not self.overwrite and path.exists():
+            raise PartnerInsightsValidationError(
+                "destination", f"{_asset_uri(str(path))} already exists; set overwrite=True to replace it")
+
+    def _link_of(self, execution: Execution) -> str:
+        from airflow_provider_insights.hooks.secure_link import check_secure_link, mask_secure_link
+
+        link = execution.report_access_secure_link
+        if not link:
+            raise PartnerInsightsNotFoundError(
+                404, f"execution {execution.execution_id} of report {self.report_id} has no secure link")
+        mask_secure_link(link)
+        check_secure_link(link, self.hook.settings.allowed_download_hosts)
+        return link
+
+    def _fresh_link(self, execution_id: str) -> str:
+        return self._link_of(self._read_execution(execution_id))
+
+    # ----------------------------------------------------------------------------------------
+
+    def _transfer(self, link: str, execution: Execution, path: ObjectStoragePath,
+                  output_format: str) -> dict[str, Any]:
+        from airflow_provider_insights.transfers._atomic import StagedWrite
+        from airflow_provider_insights.transfers._streaming import ProgressLog, SecureLinkDownload
+
+        download = SecureLinkDownload(
+            self.hook, link, refresh_link=lambda: self._fresh_link(execution.execution_id),
+            chunk_size=self.chunk_size, max_attempts=self.max_attempts, on_event=self._log_event,
+        )
+        progress = ProgressLog(self.log, interval=self.progress_interval)
+        decoded = self._decoded_chunks(download, progress)
+        with StagedWrite(path) as staged:
+            if output_format == "parquet":
+                from airflow_provider_insights.transfers._parquet import convert_to_parquet
+
+                delimiter = _DELIMITERS.get((execution.format or "csv").lower(), ",")
+                rows, sha256, size = convert_to_parquet(decoded, staged, delimiter=delimiter)
+                rows_or_none: int | None = rows
+            else:
+                digest = hashlib.sha256()
+                for chunk in decoded:
+                    digest.update(chunk)
+                    staged.write(chunk)
+                sha256, size, rows_or_none = digest.hexdigest(), staged.bytes_written, None
+        progress.finish(download.offset, download.total_length)
+        self.log.info("Wrote %d bytes (sha256 %s) to %s after %d resumes and %d link refreshes", size, sha256,
+                      _asset_uri(str(path)), download.resumes, download.refreshes)
+        return {"uri": _asset_uri(str(path)), "bytes": size, "sha256": sha256, "rows": rows_or_none,
+                "format": output_format}
+
+    def _decoded_chunks(self, download: Any, progress: Any) -> Iterator[bytes]:
+        from airflow_provider_insights.transfers._streaming import Decoder
+
+        decoder: Decoder | None = None
+        for raw in download:
+            if decoder is None:
+                decoder = Decoder(download.content_encoding, strip_bom=self.strip_bom)
+            progress.update(download.offset, download.total_length)
+            data = decoder.feed(raw)
+            if data:
+                yield data
+        if decoder is None:
+            decoder = Decoder(download.content_encoding, strip_bom=self.strip_bom)
+        tail = decoder.finish()
+        if tail:
+            yield tail
+
+    def _log_event(self, text: str) -> None:
+        self.log.warning("Report %s: %s", self.report_id, text)
+
+    # ----------------------------------------------------------------------------------------
+
+    def _record_asset_event(self, context: Context, result: dict[str, Any]) -> None:
+        # Attach the digest to the asset event of a declared outlet, for downstream checks.
+        from airflow.sdk import Asset
+
+        outlet_events = context.get("outlet_events")
+        if outlet_events is None:
+            return
+        for outlet in self.outlets:
+            if isinstance(outlet, Asset) and outlet.uri == result["uri"]:
+                outlet_events[outlet].extra.update(
+                    {key: result[key] for key in ("bytes", "sha256", "rows", "format")})
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """OpenLineage: the report as input, the destination as output (None without OpenLineage).
+
+        :param task_instance: the finished task instance (unused).
+        """
+        try:
+            from airflow.providers.common.compat.openlineage.facet import Dataset
+            from airflow.providers.openlineage.extractors import OperatorLineage
+        except ImportError:
+            return None
+        lineage = getattr(self, "_lineage", None)
+        if lineage is None:
+            return OperatorLineage()
+        execution_id, uri = lineage
+        base = urlsplit(self.hook.settings.api_base_url)
+        destination = urlsplit(uri)
+        return OperatorLineage(
+            inputs=[Dataset(namespace=f"{base.scheme}://{base.netloc}",
+                            name=f"{base.path.rstrip('/')}/ScheduledReport/{self.report_id}/{execution_id}")],
+            outputs=[Dataset(namespace=f"{destination.scheme}://{destination.netloc}",
+                             name=destination.path.lstrip("/") or "/")],
+        )

@@ -1,0 +1,151 @@
+"""No secret reaches a log record or an exception: a full hook sequence with faults, every auth type.
+
+Log records are captured at DEBUG from every logger (urllib3, aiohttp, msal included) *before*
+Airflow's masker could hide anything, so what is checked is what the code itself wrote.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import traceback
+import uuid
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from airflow_provider_insights.exceptions import PartnerInsightsError
+from airflow_provider_insights.hooks.http import scrub_text
+from airflow_provider_insights.hooks.insights import PartnerInsightsHook
+
+pytestmark = pytest.mark.integration
+
+NOISY_LOGGERS = ("urllib3", "aiohttp", "msal", "requests", "asyncio", "airflow_provider_insights", "airflow")
+
+
+class Evidence:
+    """Everything that could leak: exception texts, tracebacks, and values that must not appear."""
+
+    def __init__(self) -> None:
+        self.texts: list[str] = []
+        self.secrets: set[str] = set()
+
+    def expect_error(self, action, *args, **kwargs):
+        try:
+            result = action(*args, **kwargs)
+        except PartnerInsightsError as error:
+            self.add_exception(error)
+            return None
+        return result
+
+    async def aexpect_error(self, action, *args, **kwargs):
+        try:
+            return await action(*args, **kwargs)
+        except PartnerInsightsError as error:
+            self.add_exception(error)
+            return None
+
+    def add_exception(self, error: BaseException) -> None:
+        self.texts.extend([str(error), repr(error), "".join(traceback.format_exception(error))])
+
+    def add_tokens_of(self, hook: PartnerInsightsHook) -> None:
+        self.secrets.add(hook.token_provider().get_token())
+
+    def add_link(self, link: str) -> None:
+        for value in parse_qs(urlsplit(link).query).get("sig", []):
+            self.secrets.add(value)
+
+
+def _sequence(hook: PartnerInsightsHook, strict: PartnerInsightsHook, sb, evidence: Evidence) -> None:
+    """Exercise the hook with every kind of fault, collecting tokens, links and errors.
+
+    ``strict`` is a hook on the same identity whose connection allows no sandbox download host.
+    """
+    hook.list_datasets()
+    evidence.add_tokens_of(hook)
+    sb.admin.set_faults([
+        {"kind": "status", "status": 429, "retry_after": 0, "path": "ScheduledDataset"},
+        {"kind": "status", "status": 503, "path": "ScheduledDataset"},
+        {"kind": "expire_token"},
+    ])
+    dataset = hook.list_datasets()[0]
+    evidence.add_tokens_of(hook)
+    text = f"SELECT {dataset.selectable_columns[0]} FROM {dataset.name}"
+    hook.test_query(query=text)
+    query = hook.create_query(name=f"leak{uuid.uuid4().hex[:8]}", query=text)
+    sb.admin.set_faults([{"kind": "error_envelope", "status": 400, "message": "Incorrect column name",
+                          "path": "ScheduledReport"}])
+    evidence.expect_error(hook.create_report, report_name="leak", query_id=query.query_id, execute_now=True)
+    report = hook.create_report(report_name=f"leak{uuid.uuid4().hex[:8]}", query_id=query.query_id, execute_now=True)
+    sb.admin.advance_clock(3600)
+    execution = hook.get_latest_execution(report.report_id)
+    link = execution.report_access_secure_link
+    evidence.add_link(link)
+    # Repr and str of what the hook returns must not show the link.
+    evidence.texts.extend([repr(execution), str(execution)])
+
+    with hook.open_secure_link(link) as response:
+        size = sum(len(chunk) for chunk in response.iter_raw(4096))
+    sb.admin.set_faults([{"kind": "reset", "after_bytes": size // 2}])
+
+    def read_all():
+        with hook.open_secure_link(link) as broken:
+            for _ in broken.iter_raw(1024):
+                pass
+
+    evidence.expect_error(read_all)
+    sb.admin.set_faults([{"kind": "expire_link"}])
+    evidence.expect_error(hook.open_secure_link, link)
+    evidence.expect_error(hook.open_secure_link, link.replace("https://", "http://", 1))
+    evidence.expect_error(strict.open_secure_link, link)
+
+    sb.admin.set_faults([{"kind": "status", "status": 503, "count": None, "path": "ScheduledQueries"}])
+    evidence.expect_error(PartnerInsightsHook(hook.partner_insights_conn_id, backoff_base=0.001).list_queries)
+    sb.admin.clear_faults()
+
+    async def async_part() -> None:
+        async_hook = PartnerInsightsHook(hook.partner_insights_conn_id, backoff_base=0.01)
+        try:
+            sb.admin.set_faults([{"kind": "expire_token"}, {"kind": "status", "status": 503, "path": "execution"}])
+            await async_hook.aget_latest_execution(report.report_id)
+            sb.admin.set_faults([{"kind": "error_envelope", "status": 400, "message": "nope", "path": "execution"}])
+            await evidence.aexpect_error(async_hook.alist_executions, report.report_id)
+        finally:
+            await async_hook.aclose()
+
+    asyncio.run(async_part())
+    evidence.add_tokens_of(hook)
+    hook.delete_report(report.report_id)
+    hook.delete_query(query.query_id)
+
+
+@pytest.mark.parametrize("auth_type", ["client_credentials", "password", "refresh_token"])
+def test_no_secret_in_logs_or_errors(make_hook, sb, caplog, auth_type):
+    from airflow_provider_insights.sandbox import credentials
+
+    caplog.set_level(logging.DEBUG)
+    for name in NOISY_LOGGERS:
+        caplog.set_level(logging.DEBUG, logger=name)
+    evidence = Evidence()
+    evidence.secrets.update({credentials.CLIENT_SECRET, credentials.USER_PASSWORD, credentials.REFRESH_TOKEN})
+
+    hook = make_hook(auth_type=auth_type)
+    strict = make_hook(auth_type=auth_type, allowed_download_hosts="*.blob.core.windows.net")
+    _sequence(hook, strict, sb, evidence)
+
+    wrong = make_hook(auth_type=auth_type, password="wrong-client-secret-" + uuid.uuid4().hex)
+    ok, message = wrong.test_connection()
+    assert not ok
+    evidence.texts.append(message)
+    evidence.secrets.add(wrong.settings.client_secret)
+
+    formatter = logging.Formatter("%(name)s %(levelname)s %(message)s")
+    records = [formatter.format(record) for record in caplog.records]
+    assert records, "nothing was logged: the capture is not working"
+    assert len(evidence.secrets) >= 5
+    sources = records + evidence.texts
+    # Say where, never what: the assertion message must not become the leak.
+    where = [f"{kind} #{index}: {text[:60]!r}..." for index, text in enumerate(sources)
+             for kind in ("text",) if any(secret and secret in text for secret in evidence.secrets)]
+    leaked = bool(where)
+    assert leaked is False, "a secret appears in: " + "; ".join(scrub_text(item) for item in where)

@@ -1,0 +1,192 @@
+"""The example DAGs parse, have the expected shape, and ``make demo`` really works end to end."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO_ROOT
+
+DAGS_DIR = REPO_ROOT / "dags_examples"
+EXPECTED_DAGS = {
+    "partner_insights_daily_extract": {
+        "create_query": {"create_report"},
+        "create_report": {"wait_for_execution", "transfer_to_storage", "delete_report"},
+        "wait_for_execution": {"transfer_to_storage"},
+        "transfer_to_storage": {"delete_report"},
+        "delete_report": set(),
+    },
+    "partner_insights_downstream_transform": {"summarise_products": set()},
+    "partner_insights_recurring_report_setup": {
+        "first_run_time": {"create_recurring_report"},
+        "create_query": {"create_recurring_report"},
+        "create_recurring_report": set(),
+    },
+    "partner_insights_recurring_report_control": {
+        "find_report_id": {"choose_action", "pause_report", "resume_report"},
+        "choose_action": {"pause_report", "resume_report"},
+        "pause_report": set(),
+        "resume_report": set(),
+    },
+    "partner_insights_recurring_report_daily": {
+        "find_report_id": {"wait_for_newest_execution", "transfer_to_storage"},
+        "wait_for_newest_execution": {"transfer_to_storage"},
+        "transfer_to_storage": set(),
+    },
+}
+
+
+@pytest.fixture(scope="module")
+def dagbag():
+    from airflow.dag_processing.dagbag import DagBag
+
+    return DagBag(dag_folder=str(DAGS_DIR))
+
+
+def test_every_example_file_imports_without_errors(dagbag):
+    assert dagbag.import_errors == {}
+    assert set(dagbag.dag_ids) == set(EXPECTED_DAGS)
+
+
+def test_the_demo_runner_and_package_marker_are_not_parsed_as_dag_files(dagbag):
+    parsed = {Path(path).name for path in dagbag.file_last_changed}
+    assert parsed == {
+        "partner_insights_daily_extract.py",
+        "partner_insights_downstream_transform.py",
+        "partner_insights_recurring_report.py",
+    }
+
+
+@pytest.mark.parametrize("dag_id", sorted(EXPECTED_DAGS))
+def test_tasks_and_dependencies(dagbag, dag_id):
+    dag = dagbag.dags[dag_id]
+    actual = {task.task_id: set(task.downstream_task_ids) for task in dag.tasks}
+    assert actual == EXPECTED_DAGS[dag_id]
+
+
+def test_daily_extract_waits_in_the_triggerer_and_always_cleans_up(dagbag):
+    dag = dagbag.dags["partner_insights_daily_extract"]
+    assert dag.get_task("wait_for_execution").deferrable is True
+    create_report = dag.get_task("create_report")
+    assert create_report.execute_now is True
+    assert "data_interval_start" in create_report.query_start_time
+    assert "data_interval_end" in create_report.query_end_time
+    delete_report = dag.get_task("delete_report")
+    # A teardown of create_report: runs whatever happened after it, never masks a failed run.
+    assert delete_report.is_teardown
+    assert dag.get_task("create_report").is_setup
+    assert delete_report.trigger_rule == "all_done_setup_success"
+
+
+def test_daily_extract_declares_its_destination_as_the_asset_the_transform_waits_for(dagbag):
+    extract = dagbag.dags["partner_insights_daily_extract"]
+    transfer = extract.get_task("transfer_to_storage")
+    (asset,) = transfer.outlets
+    assert asset.name == "partner_insights_customers_and_tenants"
+    assert transfer.destination.startswith(asset.uri + "/date=")
+    transform = dagbag.dags["partner_insights_downstream_transform"]
+    assert transform.timetable.asset_condition.name == asset.name
+
+
+def test_daily_extract_covers_the_previous_day(dagbag):
+    import pendulum
+    from airflow.serialization.encoders import coerce_to_core_timetable
+
+    dag = dagbag.dags["partner_insights_daily_extract"]
+    timetable = coerce_to_core_timetable(dag.timetable)  # what dag.test() and the scheduler use
+    interval = timetable.infer_manual_data_interval(run_after=pendulum.datetime(2024, 5, 2, tz="UTC"))
+    assert (interval.start, interval.end) == (pendulum.datetime(2024, 5, 1, tz="UTC"), pendulum.datetime(2024, 5, 2, tz="UTC"))
+
+
+def test_destination_follows_the_environment(tmp_path):
+    """PARTNER_INSIGHTS_DESTINATION_ROOT moves both the files and the Asset (checked in a fresh parse)."""
+    probe = (
+        "import importlib.util, json, sys\n"
+        "spec = importlib.util.spec_from_file_location('extract', sys.argv[1])\n"
+        "module = importlib.util.module_from_spec(spec); spec.loader.exec_module(module)\n"
+        "task = module.dag.get_task('transfer_to_storage')\n"
+        "print(json.dumps([module.CUSTOMERS_AND_TENANTS.uri, task.destination, task.destination_conn_id]))\n"
+    )
+    env = {
+        **os.environ,
+        "PARTNER_INSIGHTS_DESTINATION_ROOT": "s3://bucket/insights/",
+        "PARTNER_INSIGHTS_DESTINATION_CONN_ID": "aws_default",
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", probe, str(DAGS_DIR / "partner_insights_daily_extract.py")],
+        env=env, cwd=REPO_ROOT, capture_output=True, text=True, check=True,
+    )
+    uri, destination, conn_id = json.loads(result.stdout.strip().splitlines()[-1])
+    assert uri == "s3://bucket/insights/customers_and_tenants"
+    assert destination.startswith("s3://bucket/insights/customers_and_tenants/date={{")
+    assert conn_id == "aws_default"
+
+
+def test_transform_summarises_per_product():
+    import pandas as pd
+
+    from dags_examples.partner_insights_downstream_transform import summarise
+
+    frame = pd.DataFrame(
+        {
+            "CustomerName": ["a", "b", "a", "c"],
+            "Product": ["Teams", "Teams", "Teams", "Azure"],
+            "BilledRevenueUSD": ["10.5", "2", "1", "100"],
+        }
+    )
+    summary = summarise(frame).to_dict("records")
+    assert summary == [
+        {"Product": "Azure", "rows": 1, "customers": 1, "billed_revenue_usd": 100.0},
+        {"Product": "Teams", "rows": 3, "customers": 2, "billed_revenue_usd": 13.5},
+    ]
+
+
+def test_transform_names_the_columns_it_misses():
+    import pandas as pd
+
+    from dags_examples.partner_insights_downstream_transform import summarise
+
+    with pytest.raises(ValueError, match="BilledRevenueUSD"):
+        summarise(pd.DataFrame({"CustomerName": ["a"], "Product": ["x"]}))
+
+
+@pytest.mark.integration
+@pytest.mark.timeout(240)
+def test_make_demo_runs_end_to_end(tmp_path):
+    """``python -m dags_examples.run_demo`` in its own directories: exit 0, both files written, no secret shown.
+
+    Real parts throughout: the sandbox over HTTPS, Airflow's own database and ``dag.test()`` (with the
+    sensor's trigger run in-process), the local filesystem.
+    """
+    from airflow_provider_insights.sandbox import credentials
+
+    env = {**os.environ, "INSIGHTS_DEMO_DIR": str(tmp_path), "INSIGHTS_DEMO_VERBOSE": "1"}
+    result = subprocess.run(
+        [sys.executable, "-m", "dags_examples.run_demo"], cwd=REPO_ROOT, env=env, capture_output=True, text=True
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-6000:]
+    assert "Demo finished" in result.stdout
+
+    data_root = tmp_path / ".airflow" / "data" / "partner_insights" / "customers_and_tenants"
+    (extract,) = data_root.glob("date=*/customers_and_tenants.csv")
+    with extract.open(encoding="utf-8-sig", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert rows, "the extract is empty"
+    assert {"CustomerName", "Product", "BilledRevenueUSD"} <= set(rows[0])
+    summary = extract.with_name("customers_and_tenants.summary.csv")
+    with summary.open(newline="") as handle:
+        summary_rows = list(csv.DictReader(handle))
+    assert sum(int(row["rows"]) for row in summary_rows) == len(rows)
+    assert str(extract) in result.stdout
+
+    # Secrets of the sandbox connection never reach the output, task logs included (verbose run).
+    for secret in (credentials.CLIENT_SECRET, credentials.REFRESH_TOKEN, credentials.USER_PASSWORD):
+        assert secret not in output
+    assert "sig=" not in output
