@@ -23,6 +23,7 @@ import os
 import sys
 from collections.abc import Sequence
 from typing import Any, TextIO
+from urllib.parse import quote, urlencode
 
 from airflow_provider_insights.connection import (
     DEFAULT_AUTHORITY_HOST,
@@ -105,11 +106,7 @@ def render_connection(args: argparse.Namespace, secret: str | None, refresh_toke
     """
     extra = _connection_extra(args, refresh_token)
     if args.format == "uri":
-        from airflow.sdk.definitions.connection import Connection
-
-        return Connection(
-            conn_id=args.conn_id, conn_type=CONN_TYPE, login=args.client_id, password=secret, extra=json.dumps(extra)
-        ).get_uri()
+        return connection_uri(login=args.client_id, password=secret, extra=extra)
     connection: dict[str, Any] = {"conn_type": CONN_TYPE, "login": args.client_id}
     if secret:
         connection["password"] = secret
@@ -117,8 +114,23 @@ def render_connection(args: argparse.Namespace, secret: str | None, refresh_toke
     return json.dumps(connection)
 
 
-def _connection_extra(args: argparse.Namespace, refresh_token: str) -> dict[str, Any]:
-    extra: dict[str, Any] = {
+def connection_uri(*, login: str, password: str | None, extra: dict[str, str]) -> str:
+    """The connection as an Airflow URI (``partner-insights://login:password@/?extra...``).
+
+    Built here rather than with Airflow's ``Connection.get_uri``, whose secret masking logs to stdout, the
+    one stream that must carry nothing but the connection. The format is Airflow's: every extra value is a
+    string, so the extra goes in the query string.
+
+    :param login: the client id.
+    :param password: the client secret, or ``None``.
+    :param extra: the extra, with string values only.
+    """
+    credentials = quote(login, safe="") + (f":{quote(password, safe='')}" if password is not None else "")
+    return f"{CONN_TYPE.replace('_', '-')}://{credentials}@/?{urlencode(extra)}"
+
+
+def _connection_extra(args: argparse.Namespace, refresh_token: str) -> dict[str, str]:
+    extra: dict[str, str] = {
         "tenant_id": args.tenant_id,
         "program": args.program,
         "auth_type": "refresh_token",

@@ -107,7 +107,9 @@ with DAG(
 ) as dag:
 
     @task
-    def summarise_products(params: dict[str, Any], triggering_asset_events: Any = None) -> list[dict[str, Any]]:
+    def summarise_products(
+        params: dict[str, Any] | None = None, triggering_asset_events: Any = None
+    ) -> list[dict[str, Any]]:
         """Write ``<file>.summary.csv`` next to each new extract and return what was written.
 
         :param params: the run's params.
@@ -115,7 +117,7 @@ with DAG(
         """
         from airflow.sdk import ObjectStoragePath
 
-        uris = source_uris(params, triggering_asset_events)
+        uris = source_uris(params or {}, triggering_asset_events)
         if not uris:
             raise ValueError("nothing to summarise: no source_uri param and no triggering asset event names a file")
         written = []

@@ -193,7 +193,10 @@ def run_dag(dag_id: str, **test_kwargs: Any) -> DagRun:
     from airflow.utils.state import DagRunState, TaskInstanceState
 
     print(f"-> running {dag_id}", flush=True)
-    dag_run = load_dag(dag_id).test(**test_kwargs)
+    with warnings.catch_warnings():
+        # Airflow's own deprecation notices (e.g. about .airflowignore parsing) are noise in a demo.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        dag_run = load_dag(dag_id).test(**test_kwargs)
     failed = sorted(
         f"{ti.task_id} ({ti.state})"
         for ti in dag_run.get_task_instances()
@@ -267,8 +270,9 @@ def check_extract(result: Any) -> Path:
     return path
 
 
-def print_summary(extract: dict[str, Any], extract_path: Path, summaries: list[dict[str, Any]], paths: DemoPaths,
-                  started: float) -> None:
+def print_summary(
+    extract: dict[str, Any], extract_path: Path, summaries: list[dict[str, Any]], paths: DemoPaths, started: float
+) -> None:
     """Tell the user what happened and where to look.
 
     :param extract: the transfer's result.
@@ -283,8 +287,10 @@ def print_summary(extract: dict[str, Any], extract_path: Path, summaries: list[d
     print()
     print(f"Demo finished in {time.monotonic() - started:.0f} s.")
     print(f"  extract:   {extract_path}")
-    print(f"             {extract.get('bytes')} bytes, {rows if rows is not None else '?'} rows, "
-          f"format {extract.get('format')}")
+    print(
+        f"             {extract.get('bytes')} bytes, {rows if rows is not None else '?'} rows, "
+        f"format {extract.get('format')}"
+    )
     print(f"             sha256 {extract.get('sha256')} (checked against the file)")
     for summary in summaries:
         print(f"  summary:   {local_path(summary['uri'])} ({summary['products']} products)")
@@ -344,9 +350,6 @@ def main(argv: list[str] | None = None) -> int:
         # Too late to point Airflow elsewhere: its configuration is read on first import.
         print("run_demo must run before anything imports airflow", file=sys.stderr)
         return 2
-    if not verbose:
-        # Deprecation notices from Airflow's own modules are noise in a demo's output.
-        warnings.filterwarnings("ignore", category=DeprecationWarning)
     paths = DemoPaths.from_env()
     os.environ.update(airflow_environment(paths, verbose=verbose))
     try:

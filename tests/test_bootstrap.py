@@ -64,6 +64,7 @@ def test_bootstrap_prints_a_json_connection_whose_refresh_token_works(sb: Any) -
     done = run_bootstrap(sb, "--format", "json")
 
     assert done.returncode == 0, done.stderr
+    assert done.stdout.count("\n") == 1  # the connection and nothing else: it goes to a secrets backend
     connection = Connection.from_json(done.stdout, conn_id="partner_insights_default")  # as AIRFLOW_CONN_<ID> is read
     settings = settings_from_airflow_connection(connection)
     assert connection.conn_type == "partner_insights"
@@ -84,6 +85,7 @@ def test_bootstrap_prints_a_uri_connection_airflow_can_parse(sb: Any) -> None:
     done = run_bootstrap(sb, "--format", "uri")
 
     assert done.returncode == 0, done.stderr
+    assert done.stdout.count("\n") == 1  # the connection and nothing else: it goes to a secrets backend
     connection = Connection.from_uri(done.stdout.strip(), conn_id="partner_insights_default")
     settings = settings_from_airflow_connection(connection)
     assert connection.conn_type == "partner_insights"

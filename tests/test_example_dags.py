@@ -101,7 +101,10 @@ def test_daily_extract_covers_the_previous_day(dagbag):
     dag = dagbag.dags["partner_insights_daily_extract"]
     timetable = coerce_to_core_timetable(dag.timetable)  # what dag.test() and the scheduler use
     interval = timetable.infer_manual_data_interval(run_after=pendulum.datetime(2024, 5, 2, tz="UTC"))
-    assert (interval.start, interval.end) == (pendulum.datetime(2024, 5, 1, tz="UTC"), pendulum.datetime(2024, 5, 2, tz="UTC"))
+    assert (interval.start, interval.end) == (
+        pendulum.datetime(2024, 5, 1, tz="UTC"),
+        pendulum.datetime(2024, 5, 2, tz="UTC"),
+    )
 
 
 def test_destination_follows_the_environment(tmp_path):
@@ -120,7 +123,11 @@ def test_destination_follows_the_environment(tmp_path):
     }
     result = subprocess.run(
         [sys.executable, "-c", probe, str(DAGS_DIR / "partner_insights_daily_extract.py")],
-        env=env, cwd=REPO_ROOT, capture_output=True, text=True, check=True,
+        env=env,
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     uri, destination, conn_id = json.loads(result.stdout.strip().splitlines()[-1])
     assert uri == "s3://bucket/insights/customers_and_tenants"

@@ -29,6 +29,7 @@ _PRIVATE_KEY_PEM = re.compile(
 )
 _CERTIFICATE_PEM = re.compile(r"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----", re.DOTALL)
 _SHA1_HEX_LENGTH = 40
+_TRACE_SUFFIX = re.compile(r"\s*Trace ID:")
 
 
 def is_well_known_authority_host(authority_host: str) -> bool:
@@ -213,5 +214,7 @@ def scrub(text: str, secrets: Iterable[str]) -> str:
 
 
 def _first_line(text: str) -> str:
-    # Entra ID appends "Trace ID / Correlation ID / Timestamp" lines that add nothing to a message.
+    # Entra ID appends "Trace ID / Correlation ID / Timestamp" (on new lines or not) that add nothing to a
+    # message; the correlation id is kept apart by PartnerInsightsAuthError.
+    text = _TRACE_SUFFIX.split(text.strip(), maxsplit=1)[0]
     return text.strip().splitlines()[0].strip() if text.strip() else ""

@@ -33,6 +33,7 @@ from airflow_provider_insights.hooks.http import (
     proxies_for,
     redact_url,
     retry_delay,
+    scrub_text,
     user_agent,
 )
 
@@ -41,6 +42,41 @@ log = logging.getLogger(__name__)
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 MAX_REDIRECTS = 5
 _CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+|\*)", re.IGNORECASE)
+
+
+# urllib3 logs every request line, query string included, at DEBUG: a secure link's signature.
+URL_LOGGING_LIBRARIES = ("urllib3.connectionpool", "urllib3.connection", "urllib3.response")
+
+
+class RedactUrlQueriesFilter(logging.Filter):
+    """Rewrites a library's log records so that no URL keeps its query string (a SAS signature).
+
+    Airflow's masker hides registered values in task logs, but only where its handlers run; this
+    removes the signature at the source, for every handler.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Scrub the record's message in place; never drops it.
+
+        :param record: the log record.
+        """
+        message = record.getMessage()
+        cleaned = scrub_text(message)
+        if cleaned != message:
+            record.msg = cleaned
+            record.args = ()
+        return True
+
+
+_url_filter = RedactUrlQueriesFilter()
+
+
+def install_url_redaction() -> None:
+    """Attach :class:`RedactUrlQueriesFilter` to urllib3's loggers (once)."""
+    for name in URL_LOGGING_LIBRARIES:
+        library_logger = logging.getLogger(name)
+        if _url_filter not in library_logger.filters:
+            library_logger.addFilter(_url_filter)
 
 
 def check_secure_link(link: str, allowed_hosts: Sequence[str]) -> str:
@@ -217,6 +253,7 @@ def open_secure_link(
     """
     check_secure_link(link, allowed_hosts)
     mask_secure_link(link)
+    install_url_redaction()
     if offset < 0:
         raise PartnerInsightsValidationError("offset", f"{offset} is negative", allowed=">= 0")
     url = link

@@ -12,6 +12,7 @@ import gzip
 import hashlib
 import hmac
 import re
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -101,7 +102,7 @@ def _find_execution(ctx: SandboxContext, program: str, name: str) -> dict[str, A
     return execution
 
 
-def _parse_range(header: str | None, total: int) -> tuple[int, int] | None | str:
+def _parse_range(header: str | None, total: int) -> tuple[int, int] | str | None:
     """``(start, end_exclusive)``, ``None`` without a Range header, ``"invalid"`` if unsatisfiable."""
     if not header:
         return None
@@ -202,7 +203,7 @@ async def _stream(request: web.Request, ctx: SandboxContext, source: Any, start:
     if request.method == "HEAD":
         return response
     sent = 0
-    for chunk in source.iter_bytes(start, end):
+    async for chunk in _prefetched(source.iter_bytes(start, end)):
         if reset_after is not None and sent + len(chunk) >= reset_after:
             await response.write(chunk[: max(0, reset_after - sent)])
             ctx.stats.faults_fired["reset"] += 1
@@ -215,6 +216,36 @@ async def _stream(request: web.Request, ctx: SandboxContext, source: Any, start:
         ctx.stats.bytes_served += len(chunk)
     await response.write_eof()
     return response
+
+
+def _take_batch(chunks: Iterator[Any], budget: int = CHUNK_SIZE) -> list[Any]:
+    batch, size = [], 0
+    for chunk in chunks:
+        batch.append(chunk)
+        size += len(chunk)
+        if size >= budget:
+            break
+    return batch
+
+
+async def _prefetched(chunks: Iterator[Any]) -> AsyncIterator[Any]:
+    """Yield ``chunks`` while the next batch is generated in a thread.
+
+    Encryption and socket sends release the GIL, so producing the next batch overlaps with
+    sending this one; only one batch is ever waiting, which bounds memory.
+    """
+    pending = asyncio.ensure_future(asyncio.to_thread(_take_batch, chunks))
+    while True:
+        batch = await pending
+        if not batch:
+            return
+        pending = asyncio.ensure_future(asyncio.to_thread(_take_batch, chunks))
+        try:
+            for chunk in batch:
+                yield chunk
+        except GeneratorExit:
+            await pending
+            raise
 
 
 def secure_link_base(request: web.Request) -> str:

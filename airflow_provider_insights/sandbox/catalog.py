@@ -198,8 +198,9 @@ CMP_DATASETS: tuple[DatasetSpec, ...] = (
          "RevenueGenerated(USD) RevenueGeneratedPerDay(USD)"),
     DatasetSpec(
         "ISVQualityOfService",
-        tuple("OfferId Sku DeploymentStatus DeploymentCorrelationId DeploymentDurationInMilliSeconds "
-              "DeploymentRegion ErrorCode ErrorName ErrorMessage DeepErrorCode DeepErrorMessage Timestamp".split()),
+        ("OfferId", "Sku", "DeploymentStatus", "DeploymentCorrelationId", "DeploymentDurationInMilliSeconds",
+         "DeploymentRegion", "ErrorCode", "ErrorName", "ErrorMessage", "DeepErrorCode", "DeepErrorMessage",
+         "Timestamp"),
         ("DeploymentCount",),
         ("LAST_MONTH", "LAST_3_MONTHS"),
         None,

@@ -70,17 +70,16 @@ def sample_value(kind: str, rng: random.Random) -> str:
     :param rng: the deterministic random source.
     """
     if kind == "id":
-        return "%08X-%04X-4%03X-8%03X-%012X" % (
-            rng.getrandbits(32), rng.getrandbits(16), rng.getrandbits(12), rng.getrandbits(12), rng.getrandbits(48)
-        )
+        return (f"{rng.getrandbits(32):08X}-{rng.getrandbits(16):04X}-4{rng.getrandbits(12):03X}-"
+                f"8{rng.getrandbits(12):03X}-{rng.getrandbits(48):012X}")
     if kind == "mpnid":
         return str(rng.randrange(1_000_000, 9_999_999))
     if kind == "date":
-        return "20%02d-%02d-%02d" % (rng.randrange(21, 26), rng.randrange(1, 13), rng.randrange(1, 29))
+        return f"20{rng.randrange(21, 26):02d}-{rng.randrange(1, 13):02d}-{rng.randrange(1, 29):02d}"
     if kind == "bool":
         return str(rng.randrange(2))
     if kind == "number":
-        return str(rng.randrange(0, 100_000)) if rng.random() < 0.5 else "%.2f" % (rng.random() * 50_000)
+        return str(rng.randrange(0, 100_000)) if rng.random() < 0.5 else f"{rng.random() * 50_000:.2f}"
     if kind == "country":
         return rng.choice(COUNTRY_POOL)
     return rng.choice(TEXT_POOL)
@@ -212,7 +211,7 @@ class ReportContent:
         rng = random.Random(hashlib.sha256(self.seed.encode()).digest())
         rows = []
         for _ in range(min(limit, self.rows)):
-            rows.append({c: typed_value(k, sample_value(k, rng)) for c, k in zip(self.columns, kinds)})
+            rows.append({c: typed_value(k, sample_value(k, rng)) for c, k in zip(self.columns, kinds, strict=True)})
         return rows
 
     def sha256(self) -> str:

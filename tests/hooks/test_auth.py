@@ -196,10 +196,31 @@ def test_acquired_tokens_and_connection_secrets_are_masked_in_airflow_logs(sb: A
     from airflow.sdk._shared.secrets_masker import redact
 
     settings = settings_for(sb, "refresh_token")
-    token = get_token_provider(settings).get_token()
+    provider = get_token_provider(settings)
+    token = provider.get_token()
 
-    for secret in (token, credentials.CLIENT_SECRET, credentials.REFRESH_TOKEN):
+    for secret in (token, credentials.CLIENT_SECRET, credentials.REFRESH_TOKEN, str(provider._refresh_token)):
         assert redact(f"before {secret} after") == "before *** after"
+
+
+async def test_tokens_acquired_in_an_event_loop_are_masked_too(sb: Any) -> None:
+    from airflow.sdk._shared.secrets_masker import redact
+
+    token = await get_token_provider(settings_for(sb)).aget_token()
+
+    assert redact(f"before {token} after") == "before *** after"
+
+
+def test_entra_id_server_error_is_an_auth_error_without_secrets(sb: Any) -> None:
+    sb.admin.set_faults([{"kind": "status", "status": 503, "path": "oauth2/v2.0/token", "count": 1}])
+    settings = settings_for(sb)
+
+    with pytest.raises(PartnerInsightsAuthError) as raised:
+        get_token_provider(settings).get_token()
+
+    assert "503" in str(raised.value)
+    assert raised.value.error_code == "server_error"
+    assert_no_secret(str(raised.value), settings)
 
 
 # --- one cache per identity per process, renewal, invalidation ---------------------------------------

@@ -37,6 +37,10 @@ def _query_text(hook: PartnerInsightsHook, program: str) -> str:
     return f"SELECT {columns} FROM {dataset.name} TIMESPAN {dataset.available_date_ranges[0]}"
 
 
+def _sandbox_now(sb) -> datetime:
+    return datetime.fromtimestamp(sb.admin.now(), tz=timezone.utc)
+
+
 def _unique(prefix: str) -> str:
     return f"{prefix}{uuid.uuid4().hex[:10]}"
 
@@ -124,7 +128,7 @@ def test_report_and_execution_lifecycle(make_hook, sb, sandbox_config, program):
     sandbox_config(pending_s=600, running_s=600)  # stays Pending until the clock is advanced
     hook = make_hook(program=program)
     query = hook.create_query(name=_unique("hookrep"), query=_query_text(hook, program))
-    start = datetime.now(timezone.utc) + timedelta(hours=5)
+    start = _sandbox_now(sb) + timedelta(hours=5)  # the sandbox clock runs ahead of ours
     name = _unique("hookreport")
     report = hook.create_report(
         report_name=name, query_id=query.query_id, description="hook test", execute_now=True,
@@ -162,7 +166,7 @@ def test_report_and_execution_lifecycle(make_hook, sb, sandbox_config, program):
     resumed = hook.resume_report(report.report_id)
     assert resumed.report_status == "Active"
     updated = hook.update_report(
-        report.report_id, report_name=name + "-renamed", start_time=start + timedelta(hours=2), recurrence_interval=48,
+        report.report_id, report_name=name + "-renamed", start_time=_sandbox_now(sb) + timedelta(hours=5), recurrence_interval=48,
         description="changed",
     )
     assert updated.report_name == name + "-renamed"

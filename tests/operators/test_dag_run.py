@@ -2,23 +2,45 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import datetime, timezone
 
 import pytest
 
 from tests.fixtures.airflow_env import TEST_DAGS_FOLDER, run_dag_file
-from tests.operators.helpers import PROGRAM, fast_executions, items_of
+from tests.operators.helpers import PROGRAM, items_of, request_counts, slow_executions
 
 pytestmark = pytest.mark.integration
 
 DAG_FILE = TEST_DAGS_FOLDER / "insights_one_off_dag.py"
 
 
-def test_one_off_dag_runs_and_a_rerun_creates_no_second_report(airflow_db, sb, insights_conn):
-    fast_executions(sb)
-    logical_date = datetime(2024, 3, 1, tzinfo=timezone.utc)
+def complete_executions_once_polled_twice(sb, stop: threading.Event) -> None:
+    """Advance the sandbox clock (completing every execution) once executions were read twice.
 
-    first = run_dag_file(DAG_FILE, logical_date=logical_date)
+    The sensor is deferrable: the worker checks once, then only the trigger polls. Holding the
+    execution back until a second read therefore proves the run went through the trigger.
+    """
+    while not stop.is_set():
+        reads = sum(n for (method, route), n in request_counts(sb.admin.stats()).items()
+                    if method == "GET" and "execution" in route.lower())
+        if reads >= 2:
+            sb.admin.advance_clock(3 * 3600)
+            return
+        stop.wait(0.05)
+
+
+def test_one_off_dag_runs_deferred_and_a_rerun_creates_no_second_report(airflow_db, sb, insights_conn):
+    slow_executions(sb)
+    logical_date = datetime(2024, 3, 1, tzinfo=timezone.utc)
+    stop = threading.Event()
+    helper = threading.Thread(target=complete_executions_once_polled_twice, args=(sb, stop), daemon=True)
+    helper.start()
+    try:
+        first = run_dag_file(DAG_FILE, logical_date=logical_date)
+    finally:
+        stop.set()
+        helper.join()
 
     assert first.state == "success", first.task_states
     assert set(first.task_states.values()) == {"success"}

@@ -231,8 +231,9 @@ def test_progress_is_logged_and_no_line_carries_the_link_query(sb, insights_conn
 
     from airflow_provider_insights.hooks.insights import PartnerInsightsHook
 
-    link = PartnerInsightsHook().get_execution(report.report_id, report.execution_id).report_access_secure_link
-    query = link.split("?", 1)[1]
+    execution = PartnerInsightsHook().get_execution(report.report_id, report.execution_id)
+    assert execution is not None and execution.report_access_secure_link
+    query = execution.report_access_secure_link.split("?", 1)[1]
     # The operator logs through Airflow's structlog (printed), the hook through logging.
     captured = capfd.readouterr()
     text = "\n".join([*(record.getMessage() for record in caplog.records), captured.out, captured.err])
