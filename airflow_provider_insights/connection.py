@@ -38,6 +38,10 @@ def _as_list(value: Any) -> list[str]:
     return [str(part) for part in value]
 
 
+def _as_int(value: Any, default: int) -> int:
+    return default if value is None or value == "" else int(value)
+
+
 def _as_verify(value: Any) -> bool | str:
     if value is None or value == "":
         return True
@@ -153,8 +157,7 @@ class ConnectionSettings:
                 _as_list(options.get("allowed_download_hosts")) or DEFAULT_ALLOWED_DOWNLOAD_HOSTS
             ),
             timeout=float(options.get("timeout") or DEFAULT_TIMEOUT),
-            max_retries=int(options.get("max_retries") if options.get("max_retries") is not None
-                            else DEFAULT_MAX_RETRIES),
+            max_retries=_as_int(options.get("max_retries"), DEFAULT_MAX_RETRIES),
             proxies=dict(options.get("proxies") or {}),
         )
 

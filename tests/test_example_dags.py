@@ -193,6 +193,14 @@ def test_make_demo_runs_end_to_end(tmp_path):
     assert sum(int(row["rows"]) for row in summary_rows) == len(rows)
     assert str(extract) in result.stdout
 
+    # The one-off report was cleaned up by the teardown; the saved query stays for the next day.
+    from airflow_provider_insights.sandbox import SandboxProcess
+
+    with SandboxProcess(state_dir=tmp_path / ".sandbox") as sandbox:
+        assert sandbox.admin.reports("mpn") == []
+        names = [query.get("name") for query in sandbox.admin.queries("mpn")]
+        assert names.count("airflow_customers_and_tenants_daily") == 1
+
     # Secrets of the sandbox connection never reach the output, task logs included (verbose run).
     for secret in (credentials.CLIENT_SECRET, credentials.REFRESH_TOKEN, credentials.USER_PASSWORD):
         assert secret not in output

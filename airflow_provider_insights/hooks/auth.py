@@ -108,9 +108,7 @@ class TokenProvider:
         token = self._fresh_token()
         if token is not None:
             return token
-        acquired, new_secrets = self._get_or_acquire()
-        _mask_secrets(new_secrets)
-        return acquired
+        return self._get_or_acquire(mask=_mask_secrets)[0]
 
     async def aget_token(self) -> str:
         """As :meth:`get_token`, without blocking the event loop.
@@ -126,7 +124,8 @@ class TokenProvider:
             if token is not None:
                 return token
             acquired, new_secrets = await asyncio.to_thread(self._get_or_acquire)
-        await _amask_secrets(new_secrets)
+            # Masked before the waiting callers can read the token from the cache.
+            await _amask_secrets(new_secrets)
         return acquired
 
     def invalidate(self, token: str) -> None:
@@ -167,12 +166,17 @@ class TokenProvider:
                 lock = self._async_locks[loop] = asyncio.Lock()
             return lock
 
-    def _get_or_acquire(self) -> tuple[str, tuple[str, ...]]:
+    def _get_or_acquire(
+        self, mask: Callable[[Iterable[str]], None] | None = None
+    ) -> tuple[str, tuple[str, ...]]:
         with self._acquire_lock:
             token = self._fresh_token()
             if token is not None:
                 return token, ()
-            return self._acquire()
+            acquired, new_secrets = self._acquire()
+            if mask is not None:
+                mask(new_secrets)
+            return acquired, new_secrets
 
     def _acquire(self) -> tuple[str, tuple[str, ...]]:
         settings = self._settings

@@ -109,14 +109,13 @@ def check_secure_link(link: str, allowed_hosts: Sequence[str]) -> str:
 
 
 def mask_secure_link(link: str) -> None:
-    """Hide a secure link from logs: the whole link, its query string and each credential value.
+    """Hide a secure link from logs: the whole link and each credential value of its query string.
 
     :param link: the secure link.
     """
     mask(link)
     query = urlsplit(link).query
     if query:
-        mask(query)
         for _name, value in parse_qsl(query, keep_blank_values=False):
             # Short values (sv=2021, sp=r) are not secret and would mask ordinary words in logs.
             if len(value) >= 16:

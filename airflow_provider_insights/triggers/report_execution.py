@@ -94,14 +94,18 @@ class PartnerInsightsReportExecutionTrigger(BaseTrigger):
         )
 
     def _make_hook(self) -> PartnerInsightsHook:
-        # Imported here so that loading the trigger class (e.g. in a DAG file) stays cheap.
+        # Imported here so that loading the trigger class (e.g. in a DAG file) stays cheap; aiohttp
+        # too, which the hook would otherwise import on the event loop at its first request.
+        import aiohttp  # noqa: F401
+
         from airflow_provider_insights.hooks.insights import PartnerInsightsHook
 
         return PartnerInsightsHook(partner_insights_conn_id=self.partner_insights_conn_id)
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Poll until there is something to report, then yield exactly one event."""
-        hook = self._make_hook()
+        # In a thread: the first call imports the hook's modules, which would stall the event loop.
+        hook = await asyncio.to_thread(self._make_hook)
         try:
             event = await self._wait_for_outcome(hook)
         finally:

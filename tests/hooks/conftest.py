@@ -22,6 +22,22 @@ def fresh_token_cache() -> Iterator[None]:
     reset_token_providers()
 
 
+@pytest.fixture(autouse=True)
+def fresh_secrets_masker() -> Iterator[None]:
+    """Forget masked values after each test.
+
+    Airflow recompiles one regex of every masked value on each new one; across hundreds of tests
+    (each masking tokens and links) that alone would cost seconds per test.
+    """
+    yield
+    from airflow.sdk.log import _secrets_masker
+
+    from airflow_provider_insights.hooks import http
+
+    _secrets_masker().reset_masker()
+    http._masked_digests.clear()
+
+
 @pytest.fixture
 def sandbox_config(sb: Any) -> Callable[..., None]:
     """Change sandbox settings for one test (page size, next link style...); ``sb`` resets them per test."""

@@ -149,3 +149,31 @@ def test_no_secret_in_logs_or_errors(make_hook, sb, caplog, auth_type):
              for kind in ("text",) if any(secret and secret in text for secret in evidence.secrets)]
     leaked = bool(where)
     assert leaked is False, "a secret appears in: " + "; ".join(scrub_text(item) for item in where)
+
+
+def test_runtime_secrets_are_registered_with_airflows_masker(completed_execution):
+    from airflow.sdk.log import redact
+
+    hook, execution = completed_execution()
+    link = execution.report_access_secure_link
+    with hook.open_secure_link(link) as response:
+        response.close()
+    token = hook.token_provider().get_token()
+    signature = parse_qs(urlsplit(link).query)["sig"][0]
+    assert redact(token) == "***"
+    assert signature not in str(redact(f"downloading {link}"))
+    assert redact(hook.settings.client_secret) == "***"
+
+
+async def test_async_path_registers_tokens_with_the_masker(make_hook):
+    from airflow.sdk.log import redact
+
+    hook = make_hook()
+    conn_id = hook.partner_insights_conn_id
+    async_hook = PartnerInsightsHook(conn_id)
+    try:
+        await async_hook.alist_executions("00000000-0000-0000-0000-000000000000")
+        token = await async_hook.token_provider(await async_hook.aget_settings()).aget_token()
+    finally:
+        await async_hook.aclose()
+    assert redact(token) == "***"
