@@ -119,3 +119,10 @@ class PartnerInsightsExecutionFailedError(PartnerInsightsError):
             f"Execution {execution_id or '?'} of report {report_id} ended with status {status!r}"
             + (f": {message}" if message else "")
         )
+
+
+class PartnerInsightsTransferError(PartnerInsightsError):
+    """A download could not be completed intact (length mismatch, truncated gzip, resumes exhausted).
+
+    The destination is left as it was; the message names the report and execution, never the link.
+    """

@@ -21,6 +21,7 @@ from airflow_provider_insights.connection import ConnectionSettings
 from airflow_provider_insights.exceptions import (
     PartnerInsightsApiError,
     PartnerInsightsError,
+    PartnerInsightsNotFoundError,
     PartnerInsightsValidationError,
 )
 from airflow_provider_insights.hooks.http import (
@@ -88,8 +89,10 @@ DATETIME_FIELDS = frozenset({"start_time", "query_start_time", "query_end_time"}
 
 DOCUMENTED_STATUSES: tuple[ExecutionStatus, ...] = ExecutionStatus.documented()
 
-# The executions endpoint answers 404 with these when nothing matches the filters (documented).
+# The executions endpoint answers 404 with these when nothing matches the filters (documented); the list
+# endpoints document 404 too, and answer "No item found" for a filter that matches nothing.
 NO_EXECUTIONS_MESSAGES = ("there are no executions", "no item found with given filters")
+NO_ITEM_MESSAGE = "no item found with given filters"
 
 
 def format_api_datetime(value: datetime | date | str, *, field: str = "datetime") -> str:
@@ -121,8 +124,8 @@ def format_api_datetime(value: datetime | date | str, *, field: str = "datetime"
     return value.astimezone(timezone.utc).strftime(API_DATETIME_FORMAT)
 
 
-def is_no_executions_message(message: str) -> bool:
-    """Whether a 404's message is the documented "nothing matches" answer of the executions endpoint.
+def is_empty_result_message(message: str) -> bool:
+    """Whether a 404's message is a documented "nothing matches" answer (executions, filtered lists).
 
     :param message: the 404's message.
     """
@@ -202,11 +205,11 @@ def _latest(executions: list[Execution]) -> Execution | None:
     if not executions:
         return None
 
-    def created(execution: Execution) -> str:
-        return str(lookup(execution.raw, "createdTime") or lookup(execution.raw, "executionCreatedTime") or "")
-
-    if all(created(execution) for execution in executions):
-        return max(enumerate(executions), key=lambda pair: (created(pair[1]), pair[0]))[1]
+    for keys in (("createdTime", "executionCreatedTime"), ("reportGeneratedTime",)):
+        moments = [next((str(lookup(item.raw, key)) for key in keys if lookup(item.raw, key)), "")
+                   for item in executions]
+        if all(moments):
+            return executions[max(range(len(executions)), key=lambda index: (moments[index], index))]
     return executions[-1]
 
 
@@ -422,10 +425,11 @@ class PartnerInsightsHook(BaseHook):
         path: str,
         params: Mapping[str, Any] | None = None,
         not_found_ok: Any = None,
+        correlation_id: str | None = None,
     ) -> Flow[list[dict[str, Any]] | None]:
         request = ApiRequest("GET", build_url(settings.api_base_url, path, params), not_found_ok=not_found_ok)
         items = yield from paginated_flow(
-            request, base_url=settings.api_base_url, correlation_id=new_correlation_id(),
+            request, base_url=settings.api_base_url, correlation_id=correlation_id or new_correlation_id(),
             policy=self.retry_policy(settings), max_pages=self.max_pages,
         )
         if items is None:
@@ -462,11 +466,32 @@ class PartnerInsightsHook(BaseHook):
             "executionStatus": _status_values(statuses),
             "getLatestExecution": latest,
         }
-        items = yield from self._list_flow(
-            settings, f"ScheduledReport/execution/{path_segment(report_id)}", params,
-            not_found_ok=is_no_executions_message,
-        )
+        correlation_id = new_correlation_id()
+        empty_answers: list[str] = []
+
+        def accept_empty(message: str) -> bool:
+            if is_empty_result_message(message):
+                empty_answers.append(message)
+                return True
+            return False
+
+        path = f"ScheduledReport/execution/{path_segment(report_id)}"
+        items = yield from self._list_flow(settings, path, params, accept_empty, correlation_id)
+        if items is None and any(NO_ITEM_MESSAGE in message.lower() for message in empty_answers):
+            # "No item found" may also mean a wrong or deleted report: that must not read as "not run yet".
+            exists = yield from self._report_exists_flow(settings, report_id, correlation_id)
+            if not exists:
+                raise PartnerInsightsNotFoundError(
+                    404, f"report {report_id} does not exist (deleted, or a wrong id)", method="GET",
+                    url=redact_url(build_url(settings.api_base_url, path)), correlation_id=correlation_id,
+                )
         return [Execution.from_api(item) for item in items or []]
+
+    def _report_exists_flow(self, settings: ConnectionSettings, report_id: str, correlation_id: str) -> Flow[bool]:
+        items = yield from self._list_flow(
+            settings, "ScheduledReport", {"reportId": report_id}, is_empty_result_message, correlation_id
+        )
+        return any(str(lookup(item, "reportId", "")).lower() == report_id.lower() for item in items or [])
 
     def _execution_flow(
         self, settings: ConnectionSettings, report_id: str, execution_id: str
@@ -488,6 +513,10 @@ class PartnerInsightsHook(BaseHook):
         statuses: Iterable[ExecutionStatus | str] | ExecutionStatus | str | None,
     ) -> Flow[Execution | None]:
         executions = yield from self._executions_flow(settings, report_id, None, statuses, latest=True)
+        if not executions:
+            # If the service picks the latest run *before* filtering by status, a newer run in another
+            # status hides the one asked for: look through the history (90 days) instead.
+            executions = yield from self._executions_flow(settings, report_id, None, statuses, latest=False)
         return _latest(executions)
 
     # ----------------------------------------------------------------------------------------
@@ -542,7 +571,7 @@ class PartnerInsightsHook(BaseHook):
             "includeSystemQueries": include_system_queries,
             "includeOnlySystemQueries": include_only_system_queries,
         }
-        items = self._run(self._list_flow(self.settings, "ScheduledQueries", params))
+        items = self._run(self._list_flow(self.settings, "ScheduledQueries", params, is_empty_result_message))
         return [Query.from_api(item) for item in items or []]
 
     def create_query(self, *, name: str, query: Any, description: str | None = None) -> Query:
@@ -618,7 +647,7 @@ class PartnerInsightsHook(BaseHook):
         :param query_id: only reports of this query.
         """
         params = {"reportId": report_id, "reportName": report_name, "queryId": query_id}
-        items = self._run(self._list_flow(self.settings, "ScheduledReport", params))
+        items = self._run(self._list_flow(self.settings, "ScheduledReport", params, is_empty_result_message))
         return [Report.from_api(item) for item in items or []]
 
     def create_report(

@@ -255,3 +255,60 @@ class ProgressLog:
             self.log.info("%s %d of %d bytes (%.1f%%) at %.1f MB/s", verb, done, total, 100.0 * done / total, rate)
         else:
             self.log.info("%s %d bytes at %.1f MB/s", verb, done, rate)
+
+
+_DONE = object()
+
+
+def prefetch(chunks: Iterator[bytes], *, depth: int = 4) -> Iterator[bytes]:
+    """Run ``chunks`` in a background thread, ``depth`` chunks ahead of the consumer.
+
+    Downloading then overlaps with writing to a store or converting to Parquet (socket reads,
+    zlib, hashing and uploads release the GIL). Memory stays bounded: at most ``depth`` chunks
+    wait in the queue. An exception in the producer is re-raised in the consumer; a consumer that
+    stops early (an error while writing) stops the producer.
+
+    :param chunks: the source iterator (consumed only by the background thread).
+    :param depth: how many chunks may wait.
+    """
+    import queue
+    import threading
+
+    handoff: queue.Queue[Any] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(item: Any) -> bool:
+        while not stop.is_set():
+            try:
+                handoff.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for chunk in chunks:
+                if not put(chunk):
+                    return
+            put(_DONE)
+        except BaseException as err:
+            put(err)
+        finally:
+            close = getattr(chunks, "close", None)
+            if close is not None:
+                close()
+
+    worker = threading.Thread(target=produce, name="insights-download", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item = handoff.get()
+            if item is _DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        worker.join()

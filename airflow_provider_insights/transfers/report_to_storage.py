@@ -223,14 +223,14 @@ class PartnerInsightsReportToStorageOperator(BaseOperator):
     def _transfer(self, link: str, execution: Execution, path: ObjectStoragePath,
                   output_format: str) -> dict[str, Any]:
         from airflow_provider_insights.transfers._atomic import StagedWrite
-        from airflow_provider_insights.transfers._streaming import ProgressLog, SecureLinkDownload
+        from airflow_provider_insights.transfers._streaming import ProgressLog, SecureLinkDownload, prefetch
 
         download = SecureLinkDownload(
             self.hook, link, refresh_link=lambda: self._fresh_link(execution.execution_id),
             chunk_size=self.chunk_size, max_attempts=self.max_attempts, on_event=self._log_event,
         )
         progress = ProgressLog(self.log, interval=self.progress_interval)
-        decoded = self._decoded_chunks(download, progress)
+        decoded = prefetch(self._decoded_chunks(download, progress))
         with StagedWrite(path) as staged:
             if output_format == "parquet":
                 from airflow_provider_insights.transfers._parquet import convert_to_parquet

@@ -114,6 +114,9 @@ class PartnerInsightsReportExecutionTrigger(BaseTrigger):
 
     async def _wait_for_outcome(self, hook: PartnerInsightsHook) -> dict[str, Any]:
         failed_polls = 0
+        # The sensor checked just before deferring; a random part of one interval before the first
+        # poll also keeps many triggers started together (a triggerer restart) from polling in step.
+        await asyncio.sleep(min(self.poll_interval * random.random(), max(self.end_time - time.time(), 0)))
         while True:
             try:
                 # Read once per run and cached by the hook: the async connection API, never
@@ -148,12 +151,13 @@ class PartnerInsightsReportExecutionTrigger(BaseTrigger):
     def _outcome_of(self, execution: Execution | None) -> dict[str, Any] | None:
         """The event to emit for this poll's execution, or ``None`` to keep waiting."""
         if execution is None:
-            self.log.info("Report %s has no execution yet", self.report_id)
+            self.log.debug("Report %s has no execution yet", self.report_id)
             return None
         if execution.is_completed:
             return self._event(STATUS_SUCCESS, execution=execution)
         if execution.is_waiting:
-            self.log.info(
+            # Debug: a triggerer may run thousands of these; one line per poll each would flood it.
+            self.log.debug(
                 "Execution %s of report %s is %s", execution.execution_id, self.report_id,
                 execution.execution_status,
             )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -9,7 +10,6 @@ from typing import Any
 import pytest
 
 from airflow_provider_insights.hooks.insights import PartnerInsightsHook
-
 
 
 @pytest.fixture(autouse=True)
@@ -168,10 +168,8 @@ class FlakyProxy:
             pass
         finally:
             for sock in (source, sink):
-                try:
+                with contextlib.suppress(OSError):
                     sock.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
                 sock.close()
 
     def close(self) -> None:

@@ -45,7 +45,7 @@ from airflow_provider_insights.hooks.http import (
     scrub_text,
     user_agent,
 )
-from airflow_provider_insights.hooks.insights import format_api_datetime, is_no_executions_message
+from airflow_provider_insights.hooks.insights import format_api_datetime, is_empty_result_message
 from airflow_provider_insights.hooks.secure_link import check_secure_link, total_length_of
 
 BASE = "https://api.example.test/insights/v1/mpn"
@@ -219,11 +219,11 @@ def test_error_message_from_json_or_text():
 
 
 def test_executions_404_messages():
-    assert is_no_executions_message(
+    assert is_empty_result_message(
         "There are no executions that have occurred for the given filter conditions. Please recheck ..."
     )
-    assert is_no_executions_message("No item found with given filters.")
-    assert not is_no_executions_message("Resource not found")
+    assert is_empty_result_message("No item found with given filters.")
+    assert not is_empty_result_message("Resource not found")
 
 
 # -- the request flow, driven by hand ------------------------------------------------------------
@@ -305,7 +305,7 @@ def test_flow_gives_up_after_max_retries_and_names_ids():
 
 def test_flow_404_is_empty_only_when_accepted():
     body = b'{"value": [], "statusCode": 404, "message": "No item found with given filters."}'
-    result, _ = _drive(_flow(not_found_ok=is_no_executions_message), [_answer(404, body)])
+    result, _ = _drive(_flow(not_found_ok=is_empty_result_message), [_answer(404, body)])
     assert result is None
     error, _ = _drive(_flow(), [_answer(404, body)])
     assert isinstance(error, PartnerInsightsNotFoundError)

@@ -10,6 +10,7 @@ import pytest
 
 from airflow_provider_insights.exceptions import (
     PartnerInsightsApiError,
+    PartnerInsightsNotFoundError,
     PartnerInsightsValidationError,
 )
 from airflow_provider_insights.hooks.insights import PartnerInsightsHook
@@ -166,8 +167,8 @@ def test_report_and_execution_lifecycle(make_hook, sb, sandbox_config, program):
     resumed = hook.resume_report(report.report_id)
     assert resumed.report_status == "Active"
     updated = hook.update_report(
-        report.report_id, report_name=name + "-renamed", start_time=_sandbox_now(sb) + timedelta(hours=5), recurrence_interval=48,
-        description="changed",
+        report.report_id, report_name=name + "-renamed", start_time=_sandbox_now(sb) + timedelta(hours=5),
+        recurrence_interval=48, description="changed",
     )
     assert updated.report_name == name + "-renamed"
 
@@ -175,7 +176,9 @@ def test_report_and_execution_lifecycle(make_hook, sb, sandbox_config, program):
     assert deleted is not None
     assert deleted.report_id == report.report_id
     assert hook.delete_report(report.report_id) is None
-    assert hook.list_executions(report.report_id) == []
+    # A deleted report is not "not run yet": waiting on it must fail, not poll forever.
+    with pytest.raises(PartnerInsightsNotFoundError):
+        hook.list_executions(report.report_id)
     hook.delete_query(query.query_id)
 
 
@@ -204,6 +207,13 @@ def test_failed_execution_is_returned_with_its_message(make_hook, sb):
     assert latest.execution_status == "Failed"
     assert latest.message
     assert hook.get_execution(report.report_id, latest.execution_id).execution_status == "Failed"
+
+
+def test_filtered_lists_answered_404_are_empty(make_hook, sandbox_config):
+    hook = make_hook()
+    sandbox_config(empty_list_status=404)
+    assert hook.list_reports(report_name="no such report") == []
+    assert hook.list_queries(query_name="no such query") == []
 
 
 # -- retries -------------------------------------------------------------------------------------

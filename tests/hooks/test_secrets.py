@@ -14,7 +14,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from airflow_provider_insights.exceptions import PartnerInsightsError
+from airflow_provider_insights.exceptions import PartnerInsightsError, PartnerInsightsNotFoundError
 from airflow_provider_insights.hooks.http import scrub_text
 from airflow_provider_insights.hooks.insights import PartnerInsightsHook
 
@@ -172,7 +172,8 @@ async def test_async_path_registers_tokens_with_the_masker(make_hook):
     conn_id = hook.partner_insights_conn_id
     async_hook = PartnerInsightsHook(conn_id)
     try:
-        await async_hook.alist_executions("00000000-0000-0000-0000-000000000000")
+        with pytest.raises(PartnerInsightsNotFoundError):
+            await async_hook.alist_executions("00000000-0000-0000-0000-000000000000")
         token = await async_hook.token_provider(await async_hook.aget_settings()).aget_token()
     finally:
         await async_hook.aclose()
