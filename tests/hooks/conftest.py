@@ -38,6 +38,15 @@ def fresh_secrets_masker() -> Iterator[None]:
     http._masked_digests.clear()
 
 
+@pytest.fixture(autouse=True)
+def wipe_sandbox_after(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Leave the session sandbox as found: no queries, reports or executions made by these tests."""
+    sandbox = request.getfixturevalue("sandbox") if "sb" in request.fixturenames else None
+    yield
+    if sandbox is not None:
+        sandbox.admin.wipe()
+
+
 @pytest.fixture
 def sandbox_config(sb: Any) -> Callable[..., None]:
     """Change sandbox settings for one test (page size, next link style...); ``sb`` resets them per test."""
