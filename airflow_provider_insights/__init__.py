@@ -9,6 +9,49 @@ __version__ = "0.1.0"
 PACKAGE_NAME = "airflow-provider-insights"
 
 
+def _text(label: str, description: str, *, secret: bool = False, enum: list[str] | None = None) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": ["string", "null"]}
+    if secret:
+        schema["format"] = "password"
+    if enum:
+        schema["enum"] = [*enum, None]
+    return {"label": label, "description": description, "schema": schema}
+
+
+# The connection form, declared as data so the UI needs no hook import (Airflow 3.2+ "conn-fields").
+CONNECTION_FIELDS: dict[str, dict[str, Any]] = {
+    "tenant_id": _text("Tenant ID", "Entra ID tenant (GUID or domain). Required."),
+    "auth_type": _text(
+        "Auth type",
+        "Inferred from the secrets present when empty.",
+        enum=["client_credentials", "password", "refresh_token"],
+    ),
+    "program": _text("Program", "mpn (Partner Insights) or cmp (commercial marketplace).", enum=["mpn", "cmp"]),
+    "username": _text("Username", "User for auth_type password (ROPC)."),
+    "user_password": _text("User password", "Password for auth_type password (ROPC).", secret=True),
+    "refresh_token": _text("Refresh token", "Secure Application Model refresh token.", secret=True),
+    "certificate_path": _text("Certificate path", "PEM file with the private key and certificate."),
+    "certificate_data": _text("Certificate (PEM)", "PEM text instead of a path.", secret=True),
+    "certificate_thumbprint": _text("Certificate thumbprint", "SHA-1 thumbprint; computed when empty."),
+    "api_base_url": _text("API base URL", "Overrides the URL the program picks (sovereign clouds, the sandbox)."),
+    "authority_host": _text("Authority host", "Entra ID host, default https://login.microsoftonline.com."),
+    "scopes": _text("Scopes", "Space-separated token scopes; default from the auth type."),
+    "verify": _text("TLS verify", "true, false, or a CA bundle path."),
+    "allowed_download_hosts": _text("Allowed download hosts", "Host patterns secure links may use."),
+    "timeout": _text("Timeout (s)", "Per-request timeout in seconds."),
+    "max_retries": _text("Max retries", "Retries on 429, 5xx and connection errors."),
+}
+
+UI_FIELD_BEHAVIOUR: dict[str, Any] = {
+    "hidden-fields": ["schema", "port", "host"],
+    "relabeling": {"login": "Client ID", "password": "Client secret"},
+    "placeholders": {
+        "login": "Entra ID application (client) id",
+        "password": "client secret (leave empty with a certificate)",
+    },
+}
+
+
 def get_provider_info() -> dict[str, Any]:
     """Describe this provider to Airflow's ``ProvidersManager`` (entry point ``apache_airflow_provider``)."""
     return {
@@ -61,6 +104,9 @@ def get_provider_info() -> dict[str, Any]:
             {
                 "connection-type": "partner_insights",
                 "hook-class-name": "airflow_provider_insights.hooks.insights.PartnerInsightsHook",
+                "hook-name": "Microsoft Partner Center Insights",
+                "conn-fields": CONNECTION_FIELDS,
+                "ui-field-behaviour": UI_FIELD_BEHAVIOUR,
             }
         ],
     }

@@ -260,11 +260,6 @@ def test_execution_history_with_get_latest_execution_false(hook: Any, reference_
     assert len(latest) == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="FINDING: the hook maps the FAQ's 404 'No item found with given filters.' (a wrong reportId) to [] like "
-    "'There are no executions ...', so a deleted or mistyped report looks 'not run yet' forever",
-)
 def test_executions_of_a_deleted_report_are_not_mistaken_for_not_run_yet(hook: Any,
                                                                         reference_api: ReferenceServer) -> None:
     report, _ = run_one_off_report(hook, reference_api)
@@ -277,11 +272,7 @@ def test_executions_of_a_deleted_report_are_not_mistaken_for_not_run_yet(hook: A
     "latest_then_filter",
     [
         False,
-        pytest.param(True, marks=pytest.mark.xfail(
-            strict=True,
-            reason="FINDING: get_latest_execution sends getLatestExecution=true with the status filter; under the "
-            "'latest run first, then filter' reading a newer Pending run hides the Completed one",
-        )),
+        True,
     ],
     ids=["filter-then-latest", "latest-then-filter"],
 )
@@ -439,11 +430,6 @@ def test_capitalised_error_envelope_is_understood(hook: Any, reference_api: Refe
     assert caught.value.status_code == 400
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="FINDING: list_reports/list_queries raise PartnerInsightsNotFoundError when a filtered list is "
-    "answered 404 'No item found with given filters.' (404 is a documented code of both list endpoints)",
-)
 def test_filtered_list_answered_404_reads_as_empty(hook: Any, reference_api: ReferenceServer) -> None:
     # Every list page lists 404 among its codes; a community client treats 404 for ?queryName= as "none".
     reference_api.configure(empty_list_status=404)

@@ -37,6 +37,8 @@ SEED_DYNAMICS_USAGE = {
 
 @pytest.fixture
 def api(sb: SandboxProcess) -> Api:
+    # The session sandbox is shared: start from an empty state so counts below are this test's own.
+    sb.admin.wipe()
     sb.admin.configure(page_size=100)
     return Api(sb)
 
