@@ -180,7 +180,8 @@ def _sign_in(settings: ConnectionSettings, err: TextIO) -> tuple[str, str | None
         flow = client.initiate_device_flow(scope=[*_auth_msal.user_scopes(settings.scopes), *DEVICE_FLOW_OIDC_SCOPES])
         if "user_code" not in flow:
             _auth_msal.raise_for_msal_error(
-                flow, refused=f"to start a device code sign-in for client {settings.client_id}",
+                flow,
+                refused=f"to start a device code sign-in for client {settings.client_id}",
                 secrets=settings.secrets,
             )
         message = flow.get("message") or (
@@ -191,7 +192,8 @@ def _sign_in(settings: ConnectionSettings, err: TextIO) -> tuple[str, str | None
     finally:
         app.http_client.close()
     _auth_msal.raise_for_msal_error(
-        result, refused=f"the device code sign-in for client {settings.client_id} in tenant {settings.tenant_id}",
+        result,
+        refused=f"the device code sign-in for client {settings.client_id} in tenant {settings.tenant_id}",
         secrets=settings.secrets,
     )
     refresh_token = result.get("refresh_token")

@@ -184,19 +184,24 @@ class ConnectionSettings:
         secret_digest = hashlib.sha256(
             "\0".join(
                 part or ""
-                for part in (self.client_secret, self.user_password, self.refresh_token,
-                             self.certificate_path, self.certificate_data)
+                for part in (
+                    self.client_secret,
+                    self.user_password,
+                    self.refresh_token,
+                    self.certificate_path,
+                    self.certificate_data,
+                )
             ).encode()
         ).hexdigest()[:16]
         return "|".join(
-            (self.authority, self.client_id, self.auth_type, self.username or "", " ".join(self.scopes),
-             secret_digest)
+            (self.authority, self.client_id, self.auth_type, self.username or "", " ".join(self.scopes), secret_digest)
         )
 
     @property
     def secrets(self) -> tuple[str, ...]:
         """Every secret value held, for masking and for leak checks."""
         return tuple(
-            value for value in (self.client_secret, self.user_password, self.refresh_token,
-                                self.certificate_data) if value
+            value
+            for value in (self.client_secret, self.user_password, self.refresh_token, self.certificate_data)
+            if value
         )

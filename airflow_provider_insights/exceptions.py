@@ -28,8 +28,11 @@ class PartnerInsightsAuthError(PartnerInsightsError):
     def __init__(self, message: str, *, error_code: str | None = None, correlation_id: str | None = None):
         self.error_code = error_code
         self.correlation_id = correlation_id
-        details = [part for part in (error_code and f"error={error_code}",
-                                     correlation_id and f"correlation_id={correlation_id}") if part]
+        details = [
+            part
+            for part in (error_code and f"error={error_code}", correlation_id and f"correlation_id={correlation_id}")
+            if part
+        ]
         super().__init__(f"{message} ({', '.join(details)})" if details else message)
 
 

@@ -76,8 +76,22 @@ DEFAULT_DIRECTION = "DESC"  # the service's documented default, made explicit in
 _CLAUSES = ("SELECT", "FROM", "WHERE", "ORDER", "LIMIT", "TIMESPAN")
 _CLAUSE_TITLES = {"ORDER": "ORDER BY"}
 _GRAMMAR_KEYWORDS = frozenset(
-    {"SELECT", "DISTINCT", "FROM", "WHERE", "AND", "NOT", "LIKE", "IN", "ORDER", "BY", "ASC", "DESC", "LIMIT",
-     "TIMESPAN"}
+    {
+        "SELECT",
+        "DISTINCT",
+        "FROM",
+        "WHERE",
+        "AND",
+        "NOT",
+        "LIKE",
+        "IN",
+        "ORDER",
+        "BY",
+        "ASC",
+        "DESC",
+        "LIMIT",
+        "TIMESPAN",
+    }
 )
 
 _JOINS = "joins are not supported: a query reads exactly one dataset"
@@ -115,7 +129,16 @@ _CHARACTER_HINTS = {
 
 # Token kinds.
 NAME, NUMBER, STRING, OPERATOR, COMMA, LPAREN, RPAREN, STAR, END, CHARACTER = (
-    "name", "number", "string", "operator", "comma", "lparen", "rparen", "star", "end", "character",
+    "name",
+    "number",
+    "string",
+    "operator",
+    "comma",
+    "lparen",
+    "rparen",
+    "star",
+    "end",
+    "character",
 )
 _PUNCTUATION = {",": COMMA, "(": LPAREN, ")": RPAREN, "*": STAR}
 
@@ -596,8 +619,10 @@ class _Parser:
         if token.kind != NAME or token.keyword in _RESERVED:
             raise self._unexpected(token, f"{what} in {clause}", [what])
         if self._peek().kind == LPAREN:
-            why = (f"functions such as {token.text.upper()}(...) are not supported: "
-                   "select metric columns, which the service aggregates")
+            why = (
+                f"functions such as {token.text.upper()}(...) are not supported: "
+                "select metric columns, which the service aggregates"
+            )
             raise _syntax_error(token, why, [what])
         return token
 

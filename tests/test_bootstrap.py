@@ -33,12 +33,19 @@ def _fresh_token_providers() -> Iterator[None]:
 
 def run_bootstrap(sb: Any, *args: str, secret: str = credentials.CLIENT_SECRET) -> subprocess.CompletedProcess[str]:
     command = [
-        sys.executable, "-m", "airflow_provider_insights.bootstrap",
-        "--tenant-id", credentials.TENANT_ID,
-        "--client-id", credentials.CLIENT_ID,
-        "--authority-host", sb.url,
-        "--api-base-url", f"{sb.url}/insights/v1/mpn",
-        "--verify", str(sb.ca_path),
+        sys.executable,
+        "-m",
+        "airflow_provider_insights.bootstrap",
+        "--tenant-id",
+        credentials.TENANT_ID,
+        "--client-id",
+        credentials.CLIENT_ID,
+        "--authority-host",
+        sb.url,
+        "--api-base-url",
+        f"{sb.url}/insights/v1/mpn",
+        "--verify",
+        str(sb.ca_path),
         *args,
     ]
     env = {**os.environ, "PARTNER_INSIGHTS_CLIENT_SECRET": secret}
@@ -108,8 +115,18 @@ def test_rendered_uri_round_trips_through_airflow() -> None:
     from airflow.sdk.definitions.connection import Connection
 
     args = build_parser().parse_args(
-        ["--tenant-id", "t", "--client-id", "c", "--authority-host", "https://idp.example:8443",
-         "--verify", "/etc/ca.pem", "--format", "uri"]
+        [
+            "--tenant-id",
+            "t",
+            "--client-id",
+            "c",
+            "--authority-host",
+            "https://idp.example:8443",
+            "--verify",
+            "/etc/ca.pem",
+            "--format",
+            "uri",
+        ]
     )
 
     uri = render_connection(args, "s3cr/et+=", "rt/with+odd=chars")

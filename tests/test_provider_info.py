@@ -11,8 +11,12 @@ from airflow_provider_insights import CONNECTION_FIELDS, get_provider_info
 
 def test_every_declared_module_imports() -> None:
     info = get_provider_info()
-    modules = [module for group in ("hooks", "operators", "sensors", "triggers")
-               for entry in info[group] for module in entry["python-modules"]]
+    modules = [
+        module
+        for group in ("hooks", "operators", "sensors", "triggers")
+        for entry in info[group]
+        for module in entry["python-modules"]
+    ]
     modules += [entry["python-module"] for entry in info["transfers"]]
     for module in modules:
         importlib.import_module(module)
@@ -38,6 +42,9 @@ def test_providers_manager_sees_the_hook_and_the_connection_form() -> None:
 def test_airflow_providers_list_shows_the_provider() -> None:
     listing = subprocess.run(
         [sys.executable, "-m", "airflow", "providers", "list", "--output", "plain"],
-        capture_output=True, text=True, check=True, timeout=180,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=180,
     ).stdout
     assert "airflow-provider-insights" in listing

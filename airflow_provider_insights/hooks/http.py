@@ -20,13 +20,16 @@ import functools
 import hashlib
 import json
 import logging
+import os
 import platform
 import random
 import re
 import ssl
 import sys
+import threading
 import time
 import uuid
+import weakref
 from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -938,38 +941,190 @@ def ssl_context_for(verify: bool | str) -> ssl.SSLContext:
     if verify is True:
         return ssl.create_default_context()
     path = str(verify)
-    import os
-
     if os.path.isdir(path):
         return ssl.create_default_context(capath=path)
     return ssl.create_default_context(cafile=path)
 
 
-class AsyncTransport:
-    """Sends :class:`Send` commands with an ``aiohttp.ClientSession``.
+#: The most connections one shared session keeps open at once; further requests wait for a free one.
+#: A triggerer (re)starting a thousand waiting triggers thus queues their polls on a few dozen
+#: kept-alive connections instead of opening a thousand TLS connections in one burst.
+ASYNC_CONNECTION_LIMIT = 64
 
-    :param session: the session (owned by the hook).
-    :param ssl_context: the TLS context built from ``verify``.
-    :param proxies: proxies by scheme (the ``https`` one is used for https URLs).
-    :param timeout: total seconds per request.
+
+@dataclass(frozen=True)
+class AsyncTransportSettings:
+    """The settings that make two hooks' async traffic interchangeable, so that they share one pool.
+
+    :param verify: TLS verification: True, False or a CA bundle path.
+    :param proxies: the connection's proxies as sorted ``(scheme, url)`` pairs (kept out of ``repr``:
+        a proxy URL may carry a password).
+    :param timeout: seconds allowed to connect and for each read.
+    """
+
+    verify: bool | str = True
+    proxies: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+    timeout: float = 60.0
+
+    @classmethod
+    def from_settings(cls, settings: ConnectionSettings) -> AsyncTransportSettings:
+        """The transport part of a connection's settings.
+
+        :param settings: the connection settings.
+        """
+        return cls(
+            verify=settings.verify,
+            proxies=tuple(sorted((str(k), str(v)) for k, v in settings.proxies.items())),
+            timeout=float(settings.timeout),
+        )
+
+
+class SharedAsyncSession:
+    """One aiohttp session (connection pool, TLS context) shared by the hooks of one event loop.
+
+    Every hook whose connection has the same :class:`AsyncTransportSettings` uses it, so a thousand
+    triggers polling from one triggerer reuse a few kept-alive connections instead of opening a TLS
+    connection (and building a TLS context) each. Hooks hold references, taken with
+    :func:`acquire_shared_session` and given back with :func:`release_shared_session`; the last one
+    given back closes the session, so that a triggerer running for days keeps nothing once its
+    triggers are gone, and no trigger ever finds the session closed under it by a sibling.
+
+    :param key: the transport settings it serves.
+    :param session: the aiohttp session (its connector holds the pool).
+    :param ssl_context: the TLS context built from ``key.verify``.
+    :param loop: the event loop the session belongs to.
     """
 
     def __init__(
         self,
+        key: AsyncTransportSettings,
         session: aiohttp.ClientSession,
-        *,
         ssl_context: ssl.SSLContext,
-        proxies: Mapping[str, str],
-        timeout: float,
+        loop: asyncio.AbstractEventLoop,
     ) -> None:
+        self.key = key
         self.session = session
         self.ssl_context = ssl_context
-        self.proxies = dict(proxies)
-        self.timeout = timeout
+        self.loop = loop
+        self.references = 0
+        self._proxies: dict[tuple[str, str], str | None] = {}
 
-    def _proxy_for(self, url: str) -> str | None:
-        proxies = proxies_for(url, self.proxies)
-        return proxies.get(urlsplit(url).scheme) or proxies.get("all")
+    def __repr__(self) -> str:
+        return f"SharedAsyncSession({self.key!r}, references={self.references}, closed={self.session.closed})"
+
+    def proxy_for(self, url: str) -> str | None:
+        """The proxy for ``url``, worked out once per scheme and host rather than on every request.
+
+        :param url: the request URL.
+        """
+        parts = urlsplit(url)
+        origin = (parts.scheme, parts.netloc)
+        if origin not in self._proxies:
+            proxies = proxies_for(url, dict(self.key.proxies))
+            self._proxies[origin] = proxies.get(parts.scheme) or proxies.get("all")
+        return self._proxies[origin]
+
+
+@dataclass
+class _LoopSessions:
+    """The shared sessions of one event loop, and the ones being opened."""
+
+    open: dict[AsyncTransportSettings, SharedAsyncSession] = field(default_factory=dict)
+    opening: dict[AsyncTransportSettings, asyncio.Task[SharedAsyncSession]] = field(default_factory=dict)
+
+
+# aiohttp sessions belong to one loop; keyed weakly so that a finished loop leaves nothing behind.
+_sessions_by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopSessions] = (
+    weakref.WeakKeyDictionary()
+)
+_sessions_guard = threading.Lock()
+
+
+def _sessions_of(loop: asyncio.AbstractEventLoop) -> _LoopSessions:
+    with _sessions_guard:
+        return _sessions_by_loop.setdefault(loop, _LoopSessions())
+
+
+async def acquire_shared_session(key: AsyncTransportSettings) -> SharedAsyncSession:
+    """A reference to the running loop's session for ``key``, opened on first use.
+
+    Concurrent first callers wait for a single opening. Give each reference back with
+    :func:`release_shared_session`, in the same loop.
+
+    :param key: the transport settings.
+    """
+    loop = asyncio.get_running_loop()
+    sessions = _sessions_of(loop)
+    while True:
+        shared = sessions.open.get(key)
+        if shared is not None and not shared.session.closed:
+            shared.references += 1
+            return shared
+        opening = sessions.opening.get(key)
+        if opening is None:
+            opening = sessions.opening[key] = loop.create_task(_open_shared_session(key, sessions))
+            opening.add_done_callback(_retrieve_exception)
+        # Shielded: a caller cancelled meanwhile (a trigger removed) must not cancel it for the others.
+        # The loop then re-reads ``open``: the last holder may have closed it in between.
+        await asyncio.shield(opening)
+
+
+async def release_shared_session(shared: SharedAsyncSession) -> None:
+    """Give back one reference taken with :func:`acquire_shared_session`; the last one closes the session.
+
+    :param shared: the shared session; its loop must be the running one.
+    """
+    shared.references -= 1
+    if shared.references > 0:
+        return
+    sessions = _sessions_of(shared.loop)
+    # Forgotten before awaiting the close, so that a hook arriving meanwhile opens a new one.
+    if sessions.open.get(shared.key) is shared:
+        del sessions.open[shared.key]
+    await shared.session.close()
+
+
+async def _open_shared_session(key: AsyncTransportSettings, sessions: _LoopSessions) -> SharedAsyncSession:
+    try:
+        ssl_context = await asyncio.to_thread(_prepare_async_transport, key.verify)
+        import aiohttp
+
+        session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=ASYNC_CONNECTION_LIMIT, ssl=ssl_context),
+            # No .netrc, no environment: verify and proxies come from the connection only.
+            trust_env=False,
+            # Per connect and per read, as requests counts; no total, which would also count the
+            # wait for a free connection of the pool.
+            timeout=aiohttp.ClientTimeout(total=None, sock_connect=key.timeout, sock_read=key.timeout),
+        )
+        shared = SharedAsyncSession(key, session, ssl_context, asyncio.get_running_loop())
+        sessions.open[key] = shared
+        return shared
+    finally:
+        sessions.opening.pop(key, None)
+
+
+def _prepare_async_transport(verify: bool | str) -> ssl.SSLContext:
+    """Blocking preparations of a shared session, run in a thread: importing aiohttp, loading CA files."""
+    import aiohttp  # noqa: F401 - its first import takes a fifth of a second
+
+    return ssl_context_for(verify)
+
+
+def _retrieve_exception(task: asyncio.Task[Any]) -> None:
+    # Every waiter may have been cancelled: read the error so asyncio does not report it as lost.
+    if not task.cancelled():
+        task.exception()
+
+
+class AsyncTransport:
+    """Sends :class:`Send` commands through a :class:`SharedAsyncSession`.
+
+    :param shared: the shared session (held by the hook).
+    """
+
+    def __init__(self, shared: SharedAsyncSession) -> None:
+        self.shared = shared
 
     async def send(self, command: Send) -> HttpResponse | TransportFailure:
         """Send one request and read its whole body.
@@ -980,14 +1135,12 @@ class AsyncTransport:
         from yarl import URL
 
         try:
-            async with self.session.request(
+            async with self.shared.session.request(
                 command.method,
                 URL(command.url, encoded=True),  # already encoded: keep ';' as the API documents
                 headers=dict(command.headers),
                 json=command.json_body,
-                ssl=self.ssl_context,
-                proxy=self._proxy_for(command.url),
-                timeout=aiohttp.ClientTimeout(total=self.timeout),
+                proxy=self.shared.proxy_for(command.url),
             ) as response:
                 content = await response.read()
                 return HttpResponse(
@@ -997,7 +1150,6 @@ class AsyncTransport:
                 )
         except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as error:
             return TransportFailure(error)
-
 
 async def run_flow_async(flow: Flow[T], *, tokens: AsyncTokenSource, transport: AsyncTransport) -> T:
     """Execute a flow's commands without blocking the event loop; return the flow's result.

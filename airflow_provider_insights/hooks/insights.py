@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import difflib
-import ssl
 from collections.abc import Iterable, Mapping
 from datetime import date, datetime, timezone
 from functools import cached_property
@@ -30,10 +29,13 @@ from airflow_provider_insights.hooks.http import (
     DEFAULT_MAX_PAGES,
     ApiRequest,
     AsyncTransport,
+    AsyncTransportSettings,
     Envelope,
     Flow,
     RetryPolicy,
+    SharedAsyncSession,
     SyncTransport,
+    acquire_shared_session,
     amask,
     build_url,
     describe_exception,
@@ -42,17 +44,16 @@ from airflow_provider_insights.hooks.http import (
     paginated_flow,
     path_segment,
     redact_url,
+    release_shared_session,
     request_flow,
     run_flow_async,
     run_flow_sync,
     scrub_text,
-    ssl_context_for,
 )
 from airflow_provider_insights.hooks.secure_link import SecureLinkResponse, open_secure_link
 from airflow_provider_insights.models import Dataset, Execution, ExecutionStatus, Query, Report, lookup
 
 if TYPE_CHECKING:
-    import aiohttp
     import pandas
     import requests
 
@@ -246,9 +247,7 @@ class PartnerInsightsHook(BaseHook):
         self.max_pages = max_pages
         self._api_session: requests.Session | None = None
         self._download_session: requests.Session | None = None
-        self._aio_session: aiohttp.ClientSession | None = None
-        self._aio_loop: asyncio.AbstractEventLoop | None = None
-        self._ssl_contexts: dict[bool | str, ssl.SSLContext] = {}
+        self._aio_shared: SharedAsyncSession | None = None
 
     # ----------------------------------------------------------------------------------------
     # Connection UI
@@ -373,32 +372,37 @@ class PartnerInsightsHook(BaseHook):
         return session
 
     async def _async_transport(self, settings: ConnectionSettings) -> AsyncTransport:
-        session = await self._aiohttp_session()
-        verify = settings.verify
-        context = self._ssl_contexts.get(verify)
-        if context is None:
-            # Loading CA files is blocking I/O: keep it off the event loop.
-            context = await asyncio.to_thread(ssl_context_for, verify)
-            self._ssl_contexts[verify] = context
-        return AsyncTransport(session, ssl_context=context, proxies=settings.proxies, timeout=settings.timeout)
+        return AsyncTransport(await self._shared_session(settings))
 
-    async def _aiohttp_session(self) -> aiohttp.ClientSession:
-        import aiohttp
+    async def _shared_session(self, settings: ConnectionSettings) -> SharedAsyncSession:
+        """The loop's shared session for this connection's transport settings; one reference per hook."""
+        key = AsyncTransportSettings.from_settings(settings)
+        if self._holds_session_for(key):
+            return self._aio_shared  # type: ignore[return-value]
+        await self.aclose()  # a reference taken for other settings or in another loop
+        shared = await acquire_shared_session(key)
+        if self._holds_session_for(key):
+            # Another call of this hook took a reference meanwhile: keep one per hook, so one aclose() frees it.
+            await release_shared_session(shared)
+            return self._aio_shared  # type: ignore[return-value]
+        self._aio_shared = shared
+        return shared
 
-        loop = asyncio.get_running_loop()
-        if self._aio_session is not None and not self._aio_session.closed and self._aio_loop is loop:
-            return self._aio_session
-        # A session is bound to the loop that created it; one from a finished loop cannot be reused.
-        self._aio_session = aiohttp.ClientSession(trust_env=False)
-        self._aio_loop = loop
-        return self._aio_session
+    def _holds_session_for(self, key: AsyncTransportSettings) -> bool:
+        shared = self._aio_shared
+        return shared is not None and shared.key == key and shared.loop is asyncio.get_running_loop()
 
     async def aclose(self) -> None:
-        """Close the aiohttp session this hook opened in the running event loop."""
-        session, self._aio_session = self._aio_session, None
-        loop, self._aio_loop = self._aio_loop, None
-        if session is not None and not session.closed and loop is asyncio.get_running_loop():
-            await session.close()
+        """Give back this hook's reference to the loop's shared aiohttp session.
+
+        The session (one connection pool per event loop and transport settings, shared by every
+        hook) closes when its last user gives it back. Call it once the hook's async work is done;
+        the hook can be used again afterwards.
+        """
+        shared, self._aio_shared = self._aio_shared, None
+        # A reference from a loop that has since finished cannot be given back there: just dropped.
+        if shared is not None and shared.loop is asyncio.get_running_loop():
+            await release_shared_session(shared)
 
     def close(self) -> None:
         """Close the requests sessions this hook opened."""

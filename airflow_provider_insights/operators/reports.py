@@ -142,8 +142,17 @@ class PartnerInsightsCreateReportOperator(_ReportHookMixin, BaseOperator):
     """
 
     template_fields: Sequence[str] = (
-        "report_name", "query_id", "description", "query_start_time", "query_end_time", "start_time",
-        "recurrence_interval", "recurrence_count", "format", "callback_url", "callback_method",
+        "report_name",
+        "query_id",
+        "description",
+        "query_start_time",
+        "query_end_time",
+        "start_time",
+        "recurrence_interval",
+        "recurrence_count",
+        "format",
+        "callback_url",
+        "callback_method",
     )
     ui_color = "#dbe9f6"
 
@@ -222,10 +231,17 @@ class PartnerInsightsCreateReportOperator(_ReportHookMixin, BaseOperator):
         else:
             self._check_recurring(now, query_start, query_end, start_time, interval, count)
         return ReportSpec(
-            report_name=report_name, query_id=query_id, execute_now=bool(self.execute_now),
-            query_start_time=query_start, query_end_time=query_end, start_time=start_time,
-            recurrence_interval=interval, recurrence_count=count, format=report_format,
-            callback_url=callback_url, callback_method=callback_method,
+            report_name=report_name,
+            query_id=query_id,
+            execute_now=bool(self.execute_now),
+            query_start_time=query_start,
+            query_end_time=query_end,
+            start_time=start_time,
+            recurrence_interval=interval,
+            recurrence_count=count,
+            format=report_format,
+            callback_url=callback_url,
+            callback_method=callback_method,
         )
 
     def _checked_callback_url(self) -> str | None:

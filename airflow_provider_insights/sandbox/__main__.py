@@ -25,8 +25,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
     :param argv: arguments (default: ``sys.argv``).
     """
-    parser = argparse.ArgumentParser(prog="python -m airflow_provider_insights.sandbox",
-                                     description="Local HTTPS emulator of Entra ID and the Partner Center Insights API")
+    parser = argparse.ArgumentParser(
+        prog="python -m airflow_provider_insights.sandbox",
+        description="Local HTTPS emulator of Entra ID and the Partner Center Insights API",
+    )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
     parser.add_argument("--state-dir", default=".sandbox", help="certificates, state and connection files")
@@ -60,8 +62,9 @@ def write_connection_files(state_dir: Path, url: str, ca_path: Path) -> Path:
     folder.mkdir(exist_ok=True)
     for program in cred.PROGRAM_PATHS:
         for auth_type in cred.CONNECTION_AUTH_TYPES:
-            conn = cred.build_connection(url=url, ca_path=ca_path, state_dir=state_dir, program=program,
-                                         auth_type=auth_type)
+            conn = cred.build_connection(
+                url=url, ca_path=ca_path, state_dir=state_dir, program=program, auth_type=auth_type
+            )
             _write_json(folder / f"{program}-{auth_type}.json", conn)
     return folder
 
@@ -87,8 +90,10 @@ async def serve(args: argparse.Namespace) -> None:
     print(f"Connection files: {folder}", flush=True)
     print(f"AIRFLOW_CONN_PARTNER_INSIGHTS_DEFAULT='{cred.connection_json(default_conn)}'", flush=True)
     if args.ready_file:
-        _write_json(Path(args.ready_file), {"url": url, "port": port, "pid": os.getpid(),
-                                            "ca_path": str(tls.ca_path), "state_dir": str(state_dir)})
+        _write_json(
+            Path(args.ready_file),
+            {"url": url, "port": port, "pid": os.getpid(), "ca_path": str(tls.ca_path), "state_dir": str(state_dir)},
+        )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):

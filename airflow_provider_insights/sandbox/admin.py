@@ -147,7 +147,9 @@ async def connection(request: web.Request) -> web.Response:
     ctx = context_of(request)
     try:
         conn = cred.build_connection(
-            url=base_url(request), ca_path=ctx.tls.ca_path, state_dir=ctx.state_dir,
+            url=base_url(request),
+            ca_path=ctx.tls.ca_path,
+            state_dir=ctx.state_dir,
             program=request.query.get("program", "mpn"),
             auth_type=request.query.get("auth_type", "client_credentials"),
         )

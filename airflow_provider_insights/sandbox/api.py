@@ -45,8 +45,14 @@ Handler = Callable[[web.Request, SandboxContext, str, dict[str, Any]], Awaitable
 
 
 def _unauthorized(request: web.Request, program: str, reason: str, code: str | None = None) -> web.Response:
-    response = api_response(request, program, [], message="Unauthorized", status=401,
-                            headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+    response = api_response(
+        request,
+        program,
+        [],
+        message="Unauthorized",
+        status=401,
+        headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+    )
     body = json.loads(response.text or "{}")
     body["reason"] = reason
     if code:
@@ -111,21 +117,22 @@ def _page(request: web.Request, ctx: SandboxContext, items: list[Any]) -> tuple[
         skip = max(0, int(request.query.get("skipToken", "0") or 0))
     except ValueError as err:
         raise ApiError(400, "The value of skipToken is not valid.") from err
-    page = items[skip:skip + size]
+    page = items[skip : skip + size]
     if skip + size >= len(items):
         return page, None
     params = [(k, v) for k, v in request.query.items() if k != "skipToken"] + [("skipToken", str(skip + size))]
     found = api_base(request.path)
     base = found[0] if found else ""
-    relative = f"{request.path[len(base) + 1:]}?{urlencode(params)}"
+    relative = f"{request.path[len(base) + 1 :]}?{urlencode(params)}"
     style = ctx.state.config["next_link_style"]
     next_page_number = (skip + size) // size
     absolute = style == "absolute" or (style == "alternate" and next_page_number % 2 == 1)
     return page, (f"{base_url(request)}{base}/{relative}" if absolute else relative)
 
 
-def _listing(request: web.Request, ctx: SandboxContext, program: str, items: list[Any],
-             message: str | None) -> web.Response:
+def _listing(
+    request: web.Request, ctx: SandboxContext, program: str, items: list[Any], message: str | None
+) -> web.Response:
     if not items and int(ctx.state.config["empty_list_status"]) == 404:
         return api_error(request, program, 404, NO_ITEM)
     page, next_link = _page(request, ctx, items)
@@ -144,9 +151,11 @@ async def _json_body(request: web.Request) -> dict[str, Any]:
 
 # ---- datasets ------------------------------------------------------------------------------------------
 
+
 @api_route
-async def list_datasets(request: web.Request, ctx: SandboxContext, program: str, claims: dict[str, Any]
-                        ) -> web.StreamResponse:
+async def list_datasets(
+    request: web.Request, ctx: SandboxContext, program: str, claims: dict[str, Any]
+) -> web.StreamResponse:
     """``GET ScheduledDataset?datasetName=``."""
     wanted = request.query.get("datasetName")
     specs = catalog.DATASETS[program]
@@ -156,6 +165,7 @@ async def list_datasets(request: web.Request, ctx: SandboxContext, program: str,
 
 
 # ---- queries -------------------------------------------------------------------------------------------
+
 
 def _all_queries(ctx: SandboxContext, program: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     system = [catalog.system_query_item(query) for query in catalog.SYSTEM_QUERIES[program]]
@@ -179,8 +189,9 @@ def find_query(ctx: SandboxContext, program: str, query_id: str) -> dict[str, An
 
 
 @api_route
-async def list_queries(request: web.Request, ctx: SandboxContext, program: str, claims: dict[str, Any]
-                       ) -> web.StreamResponse:
+async def list_queries(
+    request: web.Request, ctx: SandboxContext, program: str, claims: dict[str, Any]
+) -> web.StreamResponse:
     """``GET ScheduledQueries?queryId=&queryName=&includeSystemQueries=&includeOnlySystemQueries=``."""
     include_system = _bool_param(request, "includeSystemQueries", True)
     only_system = _bool_param(request, "includeOnlySystemQueries", False)
@@ -196,8 +207,9 @@ async def list_queries(request: web.Request, ctx: SandboxContext, program: str, 
 
 
 @api_route
-async def create_query(request: web.Request, ctx: SandboxContext, program: str, claims: dict[str, Any]
-                       ) -> web.StreamResponse:
+async def create_query(
+    request: web.Request, ctx: SandboxContext, program: str, claims: dict[str, Any]
+) -> web.StreamResponse:
     """``POST ScheduledQueries`` with ``Name``, ``Description``, ``Query``."""
     body = await _json_body(request)
     name, text = body.get("name"), body.get("query")
@@ -209,8 +221,13 @@ async def create_query(request: web.Request, ctx: SandboxContext, program: str, 
         raise ApiError(400, str(err)) from err
     now = format_time(ctx.state.now())
     item = {
-        "queryId": str(uuid.uuid4()), "name": str(name).strip(), "description": body.get("description"),
-        "query": str(text).strip(), "type": "userDefined", "user": claims["sub"], "createdTime": now,
+        "queryId": str(uuid.uuid4()),
+        "name": str(name).strip(),
+        "description": body.get("description"),
+        "query": str(text).strip(),
+        "type": "userDefined",
+        "user": claims["sub"],
+        "createdTime": now,
         "modifiedTime": None,
     }
     ctx.state.data(program)["queries"][item["queryId"]] = item
@@ -219,8 +236,9 @@ async def create_query(request: web.Request, ctx: SandboxContext, program: str, 
 
 
 @api_route
-async def delete_query(request: web.Request, ctx: SandboxContext, program: str, claims: dict[str, Any]
-                       ) -> web.StreamResponse:
+async def delete_query(
+    request: web.Request, ctx: SandboxContext, program: str, claims: dict[str, Any]
+) -> web.StreamResponse:
     """``DELETE ScheduledQueries/{queryId}`` (user-defined queries only)."""
     query_id = request.match_info["queryId"]
     stored = ctx.state.data(program)["queries"]
@@ -235,8 +253,9 @@ async def delete_query(request: web.Request, ctx: SandboxContext, program: str, 
 
 
 @api_route
-async def test_query(request: web.Request, ctx: SandboxContext, program: str, claims: dict[str, Any]
-                     ) -> web.StreamResponse:
+async def test_query(
+    request: web.Request, ctx: SandboxContext, program: str, claims: dict[str, Any]
+) -> web.StreamResponse:
     """``GET ScheduledQueries/testQueryResult?exportQuery=`` or ``?queryId=`` (+ startTime/endTime)."""
     text, query_id = request.query.get("exportQuery"), request.query.get("queryId")
     if text and query_id:
@@ -259,6 +278,7 @@ async def test_query(request: web.Request, ctx: SandboxContext, program: str, cl
 
 # ---- reports -------------------------------------------------------------------------------------------
 
+
 def _report_item(report: dict[str, Any]) -> dict[str, Any]:
     return public(report)
 
@@ -272,8 +292,9 @@ def _stored_report(ctx: SandboxContext, program: str, report_id: str) -> dict[st
 
 
 @api_route
-async def create_report(request: web.Request, ctx: SandboxContext, program: str, claims: dict[str, Any]
-                        ) -> web.StreamResponse:
+async def create_report(
+    request: web.Request, ctx: SandboxContext, program: str, claims: dict[str, Any]
+) -> web.StreamResponse:
     """``POST ScheduledReport``."""
     body = await _json_body(request)
     if not body.get("reportname") or not body.get("queryid"):
@@ -292,8 +313,9 @@ async def create_report(request: web.Request, ctx: SandboxContext, program: str,
 
 
 @api_route
-async def list_reports(request: web.Request, ctx: SandboxContext, program: str, claims: dict[str, Any]
-                       ) -> web.StreamResponse:
+async def list_reports(
+    request: web.Request, ctx: SandboxContext, program: str, claims: dict[str, Any]
+) -> web.StreamResponse:
     """``GET ScheduledReport?reportId=&reportName=&queryId=``."""
     items = sorted(ctx.state.data(program)["reports"].values(), key=lambda r: (r["createdTime"], r["reportId"]))
     for param, field in (("reportId", "reportId"), ("reportName", "reportName"), ("queryId", "queryId")):
@@ -304,8 +326,9 @@ async def list_reports(request: web.Request, ctx: SandboxContext, program: str, 
 
 
 @api_route
-async def update_report_route(request: web.Request, ctx: SandboxContext, program: str, claims: dict[str, Any]
-                              ) -> web.StreamResponse:
+async def update_report_route(
+    request: web.Request, ctx: SandboxContext, program: str, claims: dict[str, Any]
+) -> web.StreamResponse:
     """``PUT ScheduledReport/{reportId}``."""
     report = _stored_report(ctx, program, request.match_info["reportId"])
     body = await _json_body(request)
@@ -315,8 +338,9 @@ async def update_report_route(request: web.Request, ctx: SandboxContext, program
 
 
 @api_route
-async def delete_report(request: web.Request, ctx: SandboxContext, program: str, claims: dict[str, Any]
-                        ) -> web.StreamResponse:
+async def delete_report(
+    request: web.Request, ctx: SandboxContext, program: str, claims: dict[str, Any]
+) -> web.StreamResponse:
     """``DELETE ScheduledReport/{reportId}``: the report and all of its executions."""
     report = _stored_report(ctx, program, request.match_info["reportId"])
     data = ctx.state.data(program)
@@ -328,8 +352,9 @@ async def delete_report(request: web.Request, ctx: SandboxContext, program: str,
 
 
 def _set_status(status: str, message: str) -> Handler:
-    async def handler(request: web.Request, ctx: SandboxContext, program: str, claims: dict[str, Any]
-                      ) -> web.StreamResponse:
+    async def handler(
+        request: web.Request, ctx: SandboxContext, program: str, claims: dict[str, Any]
+    ) -> web.StreamResponse:
         report = _stored_report(ctx, program, request.match_info["reportId"])
         if report["reportStatus"] != "Inactive":
             report["reportStatus"] = status
@@ -347,6 +372,7 @@ resume_report = api_route(_set_status("Active", "Report resumed successfully"))
 
 # ---- executions ----------------------------------------------------------------------------------------
 
+
 def _split(value: str | None) -> list[str]:
     return [part.strip() for part in (value or "").split(";") if part.strip()]
 
@@ -362,8 +388,9 @@ def _statuses(request: web.Request) -> set[str]:
     return result
 
 
-def execution_item(ctx: SandboxContext, request: web.Request, program: str, execution: dict[str, Any],
-                   report: dict[str, Any] | None) -> dict[str, Any]:
+def execution_item(
+    ctx: SandboxContext, request: web.Request, program: str, execution: dict[str, Any], report: dict[str, Any] | None
+) -> dict[str, Any]:
     """An execution as the executions endpoint returns it.
 
     :param ctx: the sandbox.
@@ -392,16 +419,23 @@ def execution_item(ctx: SandboxContext, request: web.Request, program: str, exec
         item["callbackMethod"] = report.get("callbackMethod")
     if status == "Completed":
         link, location, expiry = make_secure_link(ctx, base_url(request), program, execution)
-        item.update({"reportLocation": location, "reportAccessSecureLink": link, "reportExpiryTime": expiry,
-                     "reportGeneratedTime": format_time(generated_time(execution))})
+        item.update(
+            {
+                "reportLocation": location,
+                "reportAccessSecureLink": link,
+                "reportExpiryTime": expiry,
+                "reportGeneratedTime": format_time(generated_time(execution)),
+            }
+        )
     if status == "Failed":
         item["message"] = execution["_message"]
     return item
 
 
 @api_route
-async def list_executions(request: web.Request, ctx: SandboxContext, program: str, claims: dict[str, Any]
-                          ) -> web.StreamResponse:
+async def list_executions(
+    request: web.Request, ctx: SandboxContext, program: str, claims: dict[str, Any]
+) -> web.StreamResponse:
     """``GET ScheduledReport/execution/{reportId}?executionId=&executionStatus=&getLatestExecution=``."""
     data = ctx.state.data(program)
     report_ids = {r.lower() for r in _split(request.match_info["reportId"])}
@@ -413,7 +447,8 @@ async def list_executions(request: web.Request, ctx: SandboxContext, program: st
     latest = _bool_param(request, "getLatestExecution", True)
     now = ctx.state.now()
     matched = [
-        e for e in data["executions"].values()
+        e
+        for e in data["executions"].values()
         if e["reportId"] in reports
         and (not execution_ids or e["executionId"].lower() in execution_ids)
         and (execution_status(e, now) in statuses or execution_status(e, now) == "Failed")

@@ -54,8 +54,16 @@ def make_secure_link(ctx: SandboxContext, url: str, program: str, execution: dic
     now = ctx.state.now()
     expiry = format_time(now + float(ctx.state.config["link_lifetime_s"]))
     name = blob_name(execution)
-    query = urlencode({"sv": SAS_VERSION, "st": format_time(now - 300), "se": expiry, "sr": "b", "sp": "r",
-                       "sig": _sign(ctx.state.signing_key, program, name, expiry)})
+    query = urlencode(
+        {
+            "sv": SAS_VERSION,
+            "st": format_time(now - 300),
+            "se": expiry,
+            "sr": "b",
+            "sp": "r",
+            "sig": _sign(ctx.state.signing_key, program, name, expiry),
+        }
+    )
     location = f"{url}/_blob/{program}/{name}"
     return f"{location}?{query}", location, expiry
 
@@ -65,14 +73,18 @@ def _azure_error(status: int, code: str, message: str) -> web.Response:
         '<?xml version="1.0" encoding="utf-8"?>'
         f"<Error><Code>{code}</Code><Message>{message}\nRequestId:sandbox\nTime:sandbox</Message></Error>"
     )
-    return web.Response(status=status, body=body.encode(), content_type="application/xml",
-                        headers={"x-ms-error-code": code})
+    return web.Response(
+        status=status, body=body.encode(), content_type="application/xml", headers={"x-ms-error-code": code}
+    )
 
 
 def _authentication_failed(detail: str) -> web.Response:
-    return _azure_error(403, "AuthenticationFailed",
-                        "Server failed to authenticate the request. Make sure the value of Authorization header "
-                        f"is formed correctly including the signature. {detail}")
+    return _azure_error(
+        403,
+        "AuthenticationFailed",
+        "Server failed to authenticate the request. Make sure the value of Authorization header "
+        f"is formed correctly including the signature. {detail}",
+    )
 
 
 def _check_signature(ctx: SandboxContext, request: web.Request, program: str, name: str) -> str | None:
@@ -130,8 +142,7 @@ class _GzipFile:
         if not self.path.exists():
             self.path.parent.mkdir(exist_ok=True)
             temporary = self.path.with_suffix(".tmp")
-            with temporary.open("wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0,
-                                                            compresslevel=6) as packed:
+            with temporary.open("wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0, compresslevel=6) as packed:
                 for chunk in self.content.iter_bytes():
                     packed.write(chunk)
             temporary.replace(self.path)
@@ -157,9 +168,12 @@ async def download(request: web.Request) -> web.StreamResponse:
     ctx = context_of(request)
     program, name = request.match_info["program"], request.match_info["name"]
     if "Authorization" in request.headers:
-        return _azure_error(403, "AuthorizationFailure",
-                            "This request is not authorized to perform this operation: a pre-authorised (SAS) "
-                            "link must be fetched without an Authorization header.")
+        return _azure_error(
+            403,
+            "AuthorizationFailure",
+            "This request is not authorized to perform this operation: a pre-authorised (SAS) "
+            "link must be fetched without an Authorization header.",
+        )
     problem = _check_signature(ctx, request, program, name)
     if problem is None and ctx.faults.take("expire_link", request.path, request.method):
         ctx.stats.faults_fired["expire_link"] += 1
@@ -172,9 +186,14 @@ async def download(request: web.Request) -> web.StreamResponse:
     content = content_of(execution)
     gzip_rule = ctx.faults.take("gzip", request.path, request.method)
     source: Any = content
-    headers = {"Content-Type": "text/csv; charset=utf-8" if execution["_format"] == "csv"
-               else "text/tab-separated-values; charset=utf-8",
-               "Accept-Ranges": "bytes", "x-ms-blob-type": "BlockBlob", "ETag": f'"{execution["executionId"]}"'}
+    headers = {
+        "Content-Type": "text/csv; charset=utf-8"
+        if execution["_format"] == "csv"
+        else "text/tab-separated-values; charset=utf-8",
+        "Accept-Ranges": "bytes",
+        "x-ms-blob-type": "BlockBlob",
+        "ETag": f'"{execution["executionId"]}"',
+    }
     if gzip_rule:
         ctx.stats.faults_fired["gzip"] += 1
         packed = _GzipFile(ctx, program, content, name)
@@ -193,8 +212,9 @@ async def download(request: web.Request) -> web.StreamResponse:
     return await _stream(request, ctx, source, start, end, status, headers)
 
 
-async def _stream(request: web.Request, ctx: SandboxContext, source: Any, start: int, end: int, status: int,
-                  headers: dict[str, str]) -> web.StreamResponse:
+async def _stream(
+    request: web.Request, ctx: SandboxContext, source: Any, start: int, end: int, status: int, headers: dict[str, str]
+) -> web.StreamResponse:
     reset_rule = ctx.faults.take("reset", request.path, request.method)
     reset_after = int(reset_rule.params.get("after_bytes", 0)) if reset_rule else None
     response = web.StreamResponse(status=status, headers=headers)

@@ -78,146 +78,244 @@ def _cmp(name: str, columns: str, metrics: str = "") -> DatasetSpec:
 
 
 MPN_DATASETS: tuple[DatasetSpec, ...] = (
-    _mpn("CustomersAndTenants",
-         "PGAMpnId MpnId PartnerName CustomerName CustomerTpid DUNSNumber CustomerSegment CustomerMarket "
-         "CustomerTenantId Product SKU Month SalesChannel IsDuplicateRowForPGA AvailableSeats",
-         "BilledRevenueUSD AzureConsumedRevenueUSD CustomerCount CustomerTenantCount"),
-    _mpn("SeatsSubscriptionsAndRevenue",
-         "PGAMpnId MpnId PartnerName CustomerName CustomerTenantId SubscriptionId SubscriptionStartDate "
-         "SubscriptionEndDate SubscriptionState IsAutoRenew ProductFamily Product SKU PricingLevel "
-         "EnrollmentNumber Month SalesChannel",
-         "TotalSoldSeats TotalAssignedSeats BilledRevenueUSD AzureConsumedRevenueUSD SubscriptionCount"),
-    _mpn("AzureUsage",
-         "PGAMpnId MpnId PartnerName CustomerName CustomerTenantId SubscriptionId ServiceName MeterCategory "
-         "MeterSubCategory UsageUnits UsageQuantity ResellerID Month",
-         "MonthlySubscriptionLevelACR TotalACR CustomerCount"),
-    _mpn("MSLearn",
-         "MPNId PartnerName UserId ModuleName LearningPathName CompletionDate Country Month",
-         "ModulesCompleted LearningPathsCompleted UserCount"),
-    _mpn("OfficeUsage",
-         "PGAMpnId MpnId PartnerName CustomerName CustomerTenantId WorkloadName PaidAvailableUnits "
-         "MonthlyActiveUsers Month",
-         "CustomerCount CustomerTenantCount TotalPaidAvailableUnits TotalMonthlyActiveUsers"),
-    _mpn("Profile",
-         "MPNId PartnerName PGA_MPNId PGA_PartnerName City Country AccountType",
-         "", 24),
-    _mpn("TrainingCompletions",
-         "MPNId PartnerName UserName CourseName ExamName CertificationName CompletionDate Month",
-         "CompletionCount"),
+    _mpn(
+        "CustomersAndTenants",
+        "PGAMpnId MpnId PartnerName CustomerName CustomerTpid DUNSNumber CustomerSegment CustomerMarket "
+        "CustomerTenantId Product SKU Month SalesChannel IsDuplicateRowForPGA AvailableSeats",
+        "BilledRevenueUSD AzureConsumedRevenueUSD CustomerCount CustomerTenantCount",
+    ),
+    _mpn(
+        "SeatsSubscriptionsAndRevenue",
+        "PGAMpnId MpnId PartnerName CustomerName CustomerTenantId SubscriptionId SubscriptionStartDate "
+        "SubscriptionEndDate SubscriptionState IsAutoRenew ProductFamily Product SKU PricingLevel "
+        "EnrollmentNumber Month SalesChannel",
+        "TotalSoldSeats TotalAssignedSeats BilledRevenueUSD AzureConsumedRevenueUSD SubscriptionCount",
+    ),
+    _mpn(
+        "AzureUsage",
+        "PGAMpnId MpnId PartnerName CustomerName CustomerTenantId SubscriptionId ServiceName MeterCategory "
+        "MeterSubCategory UsageUnits UsageQuantity ResellerID Month",
+        "MonthlySubscriptionLevelACR TotalACR CustomerCount",
+    ),
+    _mpn(
+        "MSLearn",
+        "MPNId PartnerName UserId ModuleName LearningPathName CompletionDate Country Month",
+        "ModulesCompleted LearningPathsCompleted UserCount",
+    ),
+    _mpn(
+        "OfficeUsage",
+        "PGAMpnId MpnId PartnerName CustomerName CustomerTenantId WorkloadName PaidAvailableUnits "
+        "MonthlyActiveUsers Month",
+        "CustomerCount CustomerTenantCount TotalPaidAvailableUnits TotalMonthlyActiveUsers",
+    ),
+    _mpn("Profile", "MPNId PartnerName PGA_MPNId PGA_PartnerName City Country AccountType", "", 24),
+    _mpn(
+        "TrainingCompletions",
+        "MPNId PartnerName UserName CourseName ExamName CertificationName CompletionDate Month",
+        "CompletionCount",
+    ),
     DatasetSpec(
         "DynamicsUsage",
-        ("PGAMpnId", "SubscriptionId", "SubscriptionStartDate", "SubscriptionEndDate", "SubscriptionStatus",
-         "Month", "RevSumDivisionName", "RevSumCategoryName", "SKU", "SKUId", "FreeVsPaidSKU", "SalesModel",
-         "DetailedSalesModel", "CustomerName", "CustomerTenantId", "CustomerTpid", "CustomerSegment",
-         "CustomerMarket", "MPNId", "PartnerName", "PartnerLocation", "PartnerAttachType", "AvailableSeats",
-         "AssignedSeats", "ActiveSeats", "DeploymentOpportunity", "ActiveUsagePercent"),
-        ("SubscriptionCount", "TotalAssignedSeats", "TotalSoldSeats", "TotalActiveSeats", "TotalRevenueAndACR",
-         "CustomerCount", "CustomerTenantCount"),
+        (
+            "PGAMpnId",
+            "SubscriptionId",
+            "SubscriptionStartDate",
+            "SubscriptionEndDate",
+            "SubscriptionStatus",
+            "Month",
+            "RevSumDivisionName",
+            "RevSumCategoryName",
+            "SKU",
+            "SKUId",
+            "FreeVsPaidSKU",
+            "SalesModel",
+            "DetailedSalesModel",
+            "CustomerName",
+            "CustomerTenantId",
+            "CustomerTpid",
+            "CustomerSegment",
+            "CustomerMarket",
+            "MPNId",
+            "PartnerName",
+            "PartnerLocation",
+            "PartnerAttachType",
+            "AvailableSeats",
+            "AssignedSeats",
+            "ActiveSeats",
+            "DeploymentOpportunity",
+            "ActiveUsagePercent",
+        ),
+        (
+            "SubscriptionCount",
+            "TotalAssignedSeats",
+            "TotalSoldSeats",
+            "TotalActiveSeats",
+            "TotalRevenueAndACR",
+            "CustomerCount",
+            "CustomerTenantCount",
+        ),
         STANDARD_RANGES,
         24,
     ),
-    _mpn("CompetencySummaryHistory",
-         "MPNId PartnerName CompetencyName CompetencyLevel CompetencyStatus StartDate EndDate Month",
-         "CompetencyCount"),
-    _mpn("PowerBIUsage",
-         "PGAMpnId SubscriptionId SubscriptionStartDate SubscriptionEndDate SKU SKUId FreeVsPaidSKU SalesModel "
-         "CustomerName CustomerTenantId MPNId PartnerName PartnerHierarchy AvailableSeats AssignedSeats "
-         "ActiveSeats ActiveUsagePercent Month",
-         "SubscriptionCount TotalAssignedSeats TotalActiveSeats CustomerCount"),
-    _mpn("EMSUsage",
-         "PGAMpnId MPNId PartnerName CustomerName CustomerTenantId AADPPaidAvailableUnits "
-         "IntunePaidAvailableUnits AzipMonthlyActiveUsers Month",
-         "CustomerCount TotalPaidAvailableUnits"),
-    _mpn("CompetencyPeformanceRequirement",
-         "MPNId PartnerName CompetencyName MetricName TTMAggregate GoldThreshold SilverThreshold Month"),
-    _mpn("ResellerPerformance",
-         "ResellerMpnid ResellerName IndirectProviderMPNId IndirectProviderName CustomerName Product SKU Month "
-         "ResellerStatus AvailableSeats",
-         "BilledRevenueUSD CustomerCount"),
-    _mpn("CloudProductsResellerPerformance",
-         "ResellerMpnid ResellerName IndirectProviderMPNId IndirectProviderName Product Month AvailableSeats "
-         "ResellerStatus",
-         "BilledRevenueUSD CustomerCount"),
-    _mpn("CLASAgreementRenewalsPropensity",
-         "MPNId PartnerName CustomerName CustomerTpid AgreementID AgreementEndDate ExpiringRevenue HasEA "
-         "RenewalPropensity",
-         "", 24),
-    _mpn("CLASAzurePropensity",
-         "MPNId PartnerName CustomerName CustomerTpid MigrateWindowsServerPropensity MigrateSQLServerPropensity "
-         "MigrateSAPPropensity AzurePropensityScore",
-         "", 24),
-    _mpn("CLASD365Propensity",
-         "MPNId PartnerName CustomerName CustomerTpid D365SalesPropensity D365ServicePropensity "
-         "D365FinancePropensity",
-         "", 24),
-    _mpn("CLASM365Propensity",
-         "MPNId PartnerName CustomerName CustomerTpid TeamsPropensity SecurityPropensity "
-         "WindowsPropensity",
-         "", 24),
-    _mpn("TeamsUsage3PApps",
-         "MPNId PartnerName CustomerName CustomerTenantId AppName AppId Month MonthlyActiveUsers",
-         "CustomerCount TotalMonthlyActiveUsers"),
-    _mpn("TeamsUsageWorkload",
-         "MPNId PartnerName CustomerName CustomerTenantId WorkloadName Month MonthlyActiveUsers",
-         "CustomerCount TotalMonthlyActiveUsers"),
-    _mpn("TeamsUsageMeetingsAndCalls",
-         "MPNId PartnerName CustomerName CustomerTenantId MeetingType Month MeetingCount CallCount",
-         "CustomerCount TotalMeetingMinutes"),
+    _mpn(
+        "CompetencySummaryHistory",
+        "MPNId PartnerName CompetencyName CompetencyLevel CompetencyStatus StartDate EndDate Month",
+        "CompetencyCount",
+    ),
+    _mpn(
+        "PowerBIUsage",
+        "PGAMpnId SubscriptionId SubscriptionStartDate SubscriptionEndDate SKU SKUId FreeVsPaidSKU SalesModel "
+        "CustomerName CustomerTenantId MPNId PartnerName PartnerHierarchy AvailableSeats AssignedSeats "
+        "ActiveSeats ActiveUsagePercent Month",
+        "SubscriptionCount TotalAssignedSeats TotalActiveSeats CustomerCount",
+    ),
+    _mpn(
+        "EMSUsage",
+        "PGAMpnId MPNId PartnerName CustomerName CustomerTenantId AADPPaidAvailableUnits "
+        "IntunePaidAvailableUnits AzipMonthlyActiveUsers Month",
+        "CustomerCount TotalPaidAvailableUnits",
+    ),
+    _mpn(
+        "CompetencyPeformanceRequirement",
+        "MPNId PartnerName CompetencyName MetricName TTMAggregate GoldThreshold SilverThreshold Month",
+    ),
+    _mpn(
+        "ResellerPerformance",
+        "ResellerMpnid ResellerName IndirectProviderMPNId IndirectProviderName CustomerName Product SKU Month "
+        "ResellerStatus AvailableSeats",
+        "BilledRevenueUSD CustomerCount",
+    ),
+    _mpn(
+        "CloudProductsResellerPerformance",
+        "ResellerMpnid ResellerName IndirectProviderMPNId IndirectProviderName Product Month AvailableSeats "
+        "ResellerStatus",
+        "BilledRevenueUSD CustomerCount",
+    ),
+    _mpn(
+        "CLASAgreementRenewalsPropensity",
+        "MPNId PartnerName CustomerName CustomerTpid AgreementID AgreementEndDate ExpiringRevenue HasEA "
+        "RenewalPropensity",
+        "",
+        24,
+    ),
+    _mpn(
+        "CLASAzurePropensity",
+        "MPNId PartnerName CustomerName CustomerTpid MigrateWindowsServerPropensity MigrateSQLServerPropensity "
+        "MigrateSAPPropensity AzurePropensityScore",
+        "",
+        24,
+    ),
+    _mpn(
+        "CLASD365Propensity",
+        "MPNId PartnerName CustomerName CustomerTpid D365SalesPropensity D365ServicePropensity D365FinancePropensity",
+        "",
+        24,
+    ),
+    _mpn(
+        "CLASM365Propensity",
+        "MPNId PartnerName CustomerName CustomerTpid TeamsPropensity SecurityPropensity WindowsPropensity",
+        "",
+        24,
+    ),
+    _mpn(
+        "TeamsUsage3PApps",
+        "MPNId PartnerName CustomerName CustomerTenantId AppName AppId Month MonthlyActiveUsers",
+        "CustomerCount TotalMonthlyActiveUsers",
+    ),
+    _mpn(
+        "TeamsUsageWorkload",
+        "MPNId PartnerName CustomerName CustomerTenantId WorkloadName Month MonthlyActiveUsers",
+        "CustomerCount TotalMonthlyActiveUsers",
+    ),
+    _mpn(
+        "TeamsUsageMeetingsAndCalls",
+        "MPNId PartnerName CustomerName CustomerTenantId MeetingType Month MeetingCount CallCount",
+        "CustomerCount TotalMeetingMinutes",
+    ),
 )
 
 CMP_DATASETS: tuple[DatasetSpec, ...] = (
-    _cmp("ISVOrder",
-         "MarketplaceSubscriptionId MonthStartDate OfferType AzureLicenseType MarketplaceLicenseType SKU "
-         "CustomerCountry IsPreviewSKU AssetId Quantity CloudInstanceName IsNewCustomer OrderStatus "
-         "OrderCancelDate CustomerCompanyName OrderPurchaseDate OfferName IsPrivateOffer TermStartDate "
-         "TermEndDate PurchaseRecordId BilledRevenue Currency IsTrial CustomerId BillingAccountId"),
-    _cmp("ISVUsage",
-         "MarketplaceSubscriptionId MonthStartDate OfferType AzureLicenseType MarketplaceLicenseType SKU "
-         "CustomerCountry IsPreviewSKU SKUBillingType VMSize CloudInstanceName OfferName IsPrivateOffer "
-         "DeploymentMethod CustomerName CustomerCompanyName UsageDate IsNewCustomer CoreSize TrialEndDate "
-         "CustomerCurrencyCC PriceCC PayoutCurrencyPC EstimatedPricePC UsageReference UsageUnit CustomerId "
-         "BillingAccountId MeterDimension MeterId PartnerCenterDetectedAnomaly",
-         "NormalizedUsage RawUsage MeteredUsage EstimatedExtendedChargeCC EstimatedExtendedChargePC "
-         "EstimatedFinancialImpactUSD"),
-    _cmp("ISVCustomer",
-         "MarketplaceSubscriptionId DateAcquired DateLost ProviderName ProviderEmail FirstName LastName Email "
-         "CustomerCompanyName CustomerCity CustomerPostalCode CustomerCommunicationCulture CustomerCountryRegion "
-         "AzureLicenseType PromotionalCustomers CustomerState CommerceRootCustomer CustomerId BillingAccountId "
-         "IsActive",
-         "CustomerCount"),
-    _cmp("ISVMarketplaceInsights",
-         "Date OfferName ReferralDomain CountryName",
-         "PageVisits GetItNow ContactMe TestDrive FreeTrial"),
-    _cmp("ISVRevenue",
-         "EarningId AssetId SalesChannel EarningAmountCC EarningAmountPC EarningAmountUSD EstimatedPayoutMonth "
-         "Revenue PayoutStatus IncentiveRate PurchaseRecordId BillingModel Units CustomerName CustomerId "
-         "OfferName TransactionDate",
-         "TotalRevenue"),
-    _cmp("ISVOfferRetention",
-         "OfferCategory ProductId OfferName FirstUsageDate Offset CustomerCountry CustomerId",
-         "RevenueGenerated(USD) RevenueGeneratedPerDay(USD)"),
+    _cmp(
+        "ISVOrder",
+        "MarketplaceSubscriptionId MonthStartDate OfferType AzureLicenseType MarketplaceLicenseType SKU "
+        "CustomerCountry IsPreviewSKU AssetId Quantity CloudInstanceName IsNewCustomer OrderStatus "
+        "OrderCancelDate CustomerCompanyName OrderPurchaseDate OfferName IsPrivateOffer TermStartDate "
+        "TermEndDate PurchaseRecordId BilledRevenue Currency IsTrial CustomerId BillingAccountId",
+    ),
+    _cmp(
+        "ISVUsage",
+        "MarketplaceSubscriptionId MonthStartDate OfferType AzureLicenseType MarketplaceLicenseType SKU "
+        "CustomerCountry IsPreviewSKU SKUBillingType VMSize CloudInstanceName OfferName IsPrivateOffer "
+        "DeploymentMethod CustomerName CustomerCompanyName UsageDate IsNewCustomer CoreSize TrialEndDate "
+        "CustomerCurrencyCC PriceCC PayoutCurrencyPC EstimatedPricePC UsageReference UsageUnit CustomerId "
+        "BillingAccountId MeterDimension MeterId PartnerCenterDetectedAnomaly",
+        "NormalizedUsage RawUsage MeteredUsage EstimatedExtendedChargeCC EstimatedExtendedChargePC "
+        "EstimatedFinancialImpactUSD",
+    ),
+    _cmp(
+        "ISVCustomer",
+        "MarketplaceSubscriptionId DateAcquired DateLost ProviderName ProviderEmail FirstName LastName Email "
+        "CustomerCompanyName CustomerCity CustomerPostalCode CustomerCommunicationCulture CustomerCountryRegion "
+        "AzureLicenseType PromotionalCustomers CustomerState CommerceRootCustomer CustomerId BillingAccountId "
+        "IsActive",
+        "CustomerCount",
+    ),
+    _cmp(
+        "ISVMarketplaceInsights",
+        "Date OfferName ReferralDomain CountryName",
+        "PageVisits GetItNow ContactMe TestDrive FreeTrial",
+    ),
+    _cmp(
+        "ISVRevenue",
+        "EarningId AssetId SalesChannel EarningAmountCC EarningAmountPC EarningAmountUSD EstimatedPayoutMonth "
+        "Revenue PayoutStatus IncentiveRate PurchaseRecordId BillingModel Units CustomerName CustomerId "
+        "OfferName TransactionDate",
+        "TotalRevenue",
+    ),
+    _cmp(
+        "ISVOfferRetention",
+        "OfferCategory ProductId OfferName FirstUsageDate Offset CustomerCountry CustomerId",
+        "RevenueGenerated(USD) RevenueGeneratedPerDay(USD)",
+    ),
     DatasetSpec(
         "ISVQualityOfService",
-        ("OfferId", "Sku", "DeploymentStatus", "DeploymentCorrelationId", "DeploymentDurationInMilliSeconds",
-         "DeploymentRegion", "ErrorCode", "ErrorName", "ErrorMessage", "DeepErrorCode", "DeepErrorMessage",
-         "Timestamp"),
+        (
+            "OfferId",
+            "Sku",
+            "DeploymentStatus",
+            "DeploymentCorrelationId",
+            "DeploymentDurationInMilliSeconds",
+            "DeploymentRegion",
+            "ErrorCode",
+            "ErrorName",
+            "ErrorMessage",
+            "DeepErrorCode",
+            "DeepErrorMessage",
+            "Timestamp",
+        ),
         ("DeploymentCount",),
         ("LAST_MONTH", "LAST_3_MONTHS"),
         None,
     ),
-    _cmp("ISVOrderV2",
-         "MarketplaceSubscriptionId MonthStartDate OfferType AzureLicenseType MarketplaceLicenseType SKU "
-         "CustomerCountry AssetId Quantity OrderStatus OrderPurchaseDate OfferName IsPrivateOffer TermStartDate "
-         "TermEndDate PurchaseRecordId PurchaseRecordLineItemId BilledRevenue Currency HasTrial "
-         "IsTrialDeployment CustomerId BillingAccountId",
-         "estimatedcharges"),
-    _cmp("ISVLicense",
-         "CustomerId CustomerName OfferName PlanName LicenseState LicenseStartDate LicenseEndDate "
-         "ProviderTenantId CustomerTenantId",
-         "LicenseCount"),
-    _cmp("ISVVMImageVersion",
-         "OfferId OfferName PlanName ImageVersion ImageOS ImageStatus PublishDate Month",
-         "DeploymentCount"),
+    _cmp(
+        "ISVOrderV2",
+        "MarketplaceSubscriptionId MonthStartDate OfferType AzureLicenseType MarketplaceLicenseType SKU "
+        "CustomerCountry AssetId Quantity OrderStatus OrderPurchaseDate OfferName IsPrivateOffer TermStartDate "
+        "TermEndDate PurchaseRecordId PurchaseRecordLineItemId BilledRevenue Currency HasTrial "
+        "IsTrialDeployment CustomerId BillingAccountId",
+        "estimatedcharges",
+    ),
+    _cmp(
+        "ISVLicense",
+        "CustomerId CustomerName OfferName PlanName LicenseState LicenseStartDate LicenseEndDate "
+        "ProviderTenantId CustomerTenantId",
+        "LicenseCount",
+    ),
+    _cmp(
+        "ISVVMImageVersion",
+        "OfferId OfferName PlanName ImageVersion ImageOS ImageStatus PublishDate Month",
+        "DeploymentCount",
+    ),
 )
 
 # Documented ids first; the others are stable ids derived from the dataset name.
@@ -257,13 +355,15 @@ def _mpn_system_queries() -> tuple[SystemQuery, ...]:
         query_id = _MPN_SYSTEM_IDS.get(spec.name)
         if spec.name == "Profile":
             # Kept stale on purpose, as documented: HierarchyLevel was renamed AccountType.
-            queries.append(SystemQuery(
-                query_id=query_id or _stable_id("mpn", spec.name),
-                name="Profile",
-                query="SELECT MPNId, PartnerName, PGA_MPNId, PGA_PartnerName, City, Country, HierarchyLevel "
-                      "FROM Profile",
-                description="Partner profile (stale: selects a renamed column)",
-            ))
+            queries.append(
+                SystemQuery(
+                    query_id=query_id or _stable_id("mpn", spec.name),
+                    name="Profile",
+                    query="SELECT MPNId, PartnerName, PGA_MPNId, PGA_PartnerName, City, Country, HierarchyLevel "
+                    "FROM Profile",
+                    description="Partner profile (stale: selects a renamed column)",
+                )
+            )
         else:
             queries.append(_default_system_query("mpn", spec, query_id))
     return tuple(queries)
@@ -271,45 +371,83 @@ def _mpn_system_queries() -> tuple[SystemQuery, ...]:
 
 def _cmp_system_queries() -> tuple[SystemQuery, ...]:
     return (
-        SystemQuery("b9df4929-073f-4795-b0cb-a2c81b11e28d", "ISVCustomer",
-                    "SELECT MarketplaceSubscriptionId, DateAcquired, DateLost, CustomerCompanyName, "
-                    "CustomerCountryRegion, AzureLicenseType, CustomerId, BillingAccountId FROM ISVCustomer "
-                    "TIMESPAN LAST_6_MONTHS", "Customer details"),
-        SystemQuery("fd0f299c-5a1c-4929-9f48-bfc6cc44355d", "ISVOrder",
-                    "SELECT MarketplaceSubscriptionId, MonthStartDate, OfferType, SKU, AssetId, Quantity, "
-                    "OrderStatus, OrderPurchaseDate, TermStartDate, TermEndDate, PurchaseRecordId, BilledRevenue, "
-                    "Currency, IsTrial, IsPrivateOffer FROM ISVOrder TIMESPAN LAST_6_MONTHS", "Orders"),
-        SystemQuery("bd1b0cc1-ce45-4578-beba-6fe5a69fd421", "ISVOrderV2",
-                    "SELECT MarketplaceSubscriptionId, MonthStartDate, OfferType, SKU, AssetId, Quantity, "
-                    "TermStartDate, TermEndDate, PurchaseRecordId, PurchaseRecordLineItemId, HasTrial, "
-                    "IsTrialDeployment, estimatedcharges FROM ISVOrderV2 TIMESPAN LAST_6_MONTHS", "Orders (v2)"),
-        SystemQuery("2c6f384b-ad52-4aed-965f-32bfa09b3778", "ISVUsage (VM normalized)",
-                    "SELECT MarketplaceSubscriptionId, MonthStartDate, UsageDate, VMSize, CoreSize, "
-                    "NormalizedUsage, EstimatedExtendedChargeCC, EstimatedExtendedChargePC FROM ISVUsage "
-                    "WHERE OfferType IN ('vm core image','Virtual Machine Licenses','multisolution') "
-                    "TIMESPAN LAST_6_MONTHS", "Normalized VM usage"),
-        SystemQuery("3f19fb95-5bc4-4ee0-872e-cedd22578512", "ISVUsage (VM raw)",
-                    "SELECT MarketplaceSubscriptionId, MonthStartDate, UsageDate, VMSize, CoreSize, RawUsage, "
-                    "EstimatedExtendedChargeCC FROM ISVUsage TIMESPAN LAST_6_MONTHS", "Raw VM usage"),
-        SystemQuery("f0c4927f-1f23-4c99-be4a-1371a5a9a086", "ISVUsage (metered)",
-                    "SELECT MarketplaceSubscriptionId, MonthStartDate, UsageDate, MeterDimension, MeteredUsage "
-                    "FROM ISVUsage WHERE OfferType IN ('SaaS','Azure Applications') TIMESPAN LAST_6_MONTHS",
-                    "Metered usage"),
-        SystemQuery("6fd7624b-aa9f-42df-a61d-67d42fd00e92", "ISVMarketplaceInsights",
-                    "SELECT Date, OfferName, ReferralDomain, CountryName, PageVisits, GetItNow, ContactMe, "
-                    "TestDrive, FreeTrial FROM ISVMarketplaceInsights TIMESPAN LAST_6_MONTHS", "Marketplace insights"),
-        SystemQuery("bf54dde4-7dc4-492f-a69a-f45de049bfcb", "ISVRevenue",
-                    "SELECT AssetId, SalesChannel, EarningAmountCC, EarningAmountPC, EarningAmountUSD, "
-                    "EstimatedPayoutMonth, Revenue, PayoutStatus, IncentiveRate, PurchaseRecordId, BillingModel, "
-                    "Units FROM ISVRevenue TIMESPAN LAST_6_MONTHS", "Revenue"),
+        SystemQuery(
+            "b9df4929-073f-4795-b0cb-a2c81b11e28d",
+            "ISVCustomer",
+            "SELECT MarketplaceSubscriptionId, DateAcquired, DateLost, CustomerCompanyName, "
+            "CustomerCountryRegion, AzureLicenseType, CustomerId, BillingAccountId FROM ISVCustomer "
+            "TIMESPAN LAST_6_MONTHS",
+            "Customer details",
+        ),
+        SystemQuery(
+            "fd0f299c-5a1c-4929-9f48-bfc6cc44355d",
+            "ISVOrder",
+            "SELECT MarketplaceSubscriptionId, MonthStartDate, OfferType, SKU, AssetId, Quantity, "
+            "OrderStatus, OrderPurchaseDate, TermStartDate, TermEndDate, PurchaseRecordId, BilledRevenue, "
+            "Currency, IsTrial, IsPrivateOffer FROM ISVOrder TIMESPAN LAST_6_MONTHS",
+            "Orders",
+        ),
+        SystemQuery(
+            "bd1b0cc1-ce45-4578-beba-6fe5a69fd421",
+            "ISVOrderV2",
+            "SELECT MarketplaceSubscriptionId, MonthStartDate, OfferType, SKU, AssetId, Quantity, "
+            "TermStartDate, TermEndDate, PurchaseRecordId, PurchaseRecordLineItemId, HasTrial, "
+            "IsTrialDeployment, estimatedcharges FROM ISVOrderV2 TIMESPAN LAST_6_MONTHS",
+            "Orders (v2)",
+        ),
+        SystemQuery(
+            "2c6f384b-ad52-4aed-965f-32bfa09b3778",
+            "ISVUsage (VM normalized)",
+            "SELECT MarketplaceSubscriptionId, MonthStartDate, UsageDate, VMSize, CoreSize, "
+            "NormalizedUsage, EstimatedExtendedChargeCC, EstimatedExtendedChargePC FROM ISVUsage "
+            "WHERE OfferType IN ('vm core image','Virtual Machine Licenses','multisolution') "
+            "TIMESPAN LAST_6_MONTHS",
+            "Normalized VM usage",
+        ),
+        SystemQuery(
+            "3f19fb95-5bc4-4ee0-872e-cedd22578512",
+            "ISVUsage (VM raw)",
+            "SELECT MarketplaceSubscriptionId, MonthStartDate, UsageDate, VMSize, CoreSize, RawUsage, "
+            "EstimatedExtendedChargeCC FROM ISVUsage TIMESPAN LAST_6_MONTHS",
+            "Raw VM usage",
+        ),
+        SystemQuery(
+            "f0c4927f-1f23-4c99-be4a-1371a5a9a086",
+            "ISVUsage (metered)",
+            "SELECT MarketplaceSubscriptionId, MonthStartDate, UsageDate, MeterDimension, MeteredUsage "
+            "FROM ISVUsage WHERE OfferType IN ('SaaS','Azure Applications') TIMESPAN LAST_6_MONTHS",
+            "Metered usage",
+        ),
+        SystemQuery(
+            "6fd7624b-aa9f-42df-a61d-67d42fd00e92",
+            "ISVMarketplaceInsights",
+            "SELECT Date, OfferName, ReferralDomain, CountryName, PageVisits, GetItNow, ContactMe, "
+            "TestDrive, FreeTrial FROM ISVMarketplaceInsights TIMESPAN LAST_6_MONTHS",
+            "Marketplace insights",
+        ),
+        SystemQuery(
+            "bf54dde4-7dc4-492f-a69a-f45de049bfcb",
+            "ISVRevenue",
+            "SELECT AssetId, SalesChannel, EarningAmountCC, EarningAmountPC, EarningAmountUSD, "
+            "EstimatedPayoutMonth, Revenue, PayoutStatus, IncentiveRate, PurchaseRecordId, BillingModel, "
+            "Units FROM ISVRevenue TIMESPAN LAST_6_MONTHS",
+            "Revenue",
+        ),
         # The documented id is not a valid UUID; kept as documented.
-        SystemQuery("q9df4939-073f-5795-b0cb-v2c81d11e58d", "ISVQualityOfService",
-                    "SELECT OfferId, Sku, DeploymentStatus, DeploymentCorrelationId, "
-                    "DeploymentDurationInMilliSeconds, DeploymentRegion, ErrorCode, DeepErrorMessage "
-                    "FROM ISVQualityOfService TIMESPAN LAST_3_MONTHS", "Quality of service"),
-        SystemQuery("6d37d057-06f3-45aa-a971-3a34415e8511", "ISVOfferRetention",
-                    "SELECT OfferCategory, ProductId, FirstUsageDate, Offset FROM ISVOfferRetention "
-                    "TIMESPAN LAST_6_MONTHS", "Offer retention"),
+        SystemQuery(
+            "q9df4939-073f-5795-b0cb-v2c81d11e58d",
+            "ISVQualityOfService",
+            "SELECT OfferId, Sku, DeploymentStatus, DeploymentCorrelationId, "
+            "DeploymentDurationInMilliSeconds, DeploymentRegion, ErrorCode, DeepErrorMessage "
+            "FROM ISVQualityOfService TIMESPAN LAST_3_MONTHS",
+            "Quality of service",
+        ),
+        SystemQuery(
+            "6d37d057-06f3-45aa-a971-3a34415e8511",
+            "ISVOfferRetention",
+            "SELECT OfferCategory, ProductId, FirstUsageDate, Offset FROM ISVOfferRetention TIMESPAN LAST_6_MONTHS",
+            "Offer retention",
+        ),
         _default_system_query("cmp", next(s for s in CMP_DATASETS if s.name == "ISVLicense")),
         _default_system_query("cmp", next(s for s in CMP_DATASETS if s.name == "ISVVMImageVersion")),
     )

@@ -45,7 +45,11 @@ def client_thumbprint(state_dir: str | Path) -> str:
 
 
 def build_connection(
-    *, url: str, ca_path: str | Path, state_dir: str | Path, program: str = "mpn",
+    *,
+    url: str,
+    ca_path: str | Path,
+    state_dir: str | Path,
+    program: str = "mpn",
     auth_type: str = "client_credentials",
 ) -> dict[str, Any]:
     """Build the Airflow connection (as a dict) that points a hook at the sandbox.

@@ -25,18 +25,45 @@ TEXT_POOL = (
     "Contoso Ltd",
     "Zürich AG",
     "東京 Trading 株式会社",
-    "O'Brien, \"Ltd\"",
+    'O\'Brien, "Ltd"',
     "Line one\nLine two",
     "Fabrikam, Inc.",
     "Müller & Søn",
-    "Northwind \"North\" Traders",
+    'Northwind "North" Traders',
     "São Paulo Comércio",
     "Ωmega Systems",
 )
 COUNTRY_POOL = ("United States", "Deutschland", "日本", "France", "Schweiz/Suisse", "Brasil", "India")
-_NUMBER_HINTS = ("count", "seats", "revenue", "usage", "acr", "usd", "amount", "units", "quantity", "percent",
-                 "charge", "visits", "price", "threshold", "aggregate", "users", "minutes", "rate", "score",
-                 "getitnow", "contactme", "testdrive", "freetrial", "duration", "estimated", "offset", "cc", "pc")
+_NUMBER_HINTS = (
+    "count",
+    "seats",
+    "revenue",
+    "usage",
+    "acr",
+    "usd",
+    "amount",
+    "units",
+    "quantity",
+    "percent",
+    "charge",
+    "visits",
+    "price",
+    "threshold",
+    "aggregate",
+    "users",
+    "minutes",
+    "rate",
+    "score",
+    "getitnow",
+    "contactme",
+    "testdrive",
+    "freetrial",
+    "duration",
+    "estimated",
+    "offset",
+    "cc",
+    "pc",
+)
 
 
 def column_kind(name: str, metrics: Sequence[str] = ()) -> str:
@@ -70,8 +97,10 @@ def sample_value(kind: str, rng: random.Random) -> str:
     :param rng: the deterministic random source.
     """
     if kind == "id":
-        return (f"{rng.getrandbits(32):08X}-{rng.getrandbits(16):04X}-4{rng.getrandbits(12):03X}-"
-                f"8{rng.getrandbits(12):03X}-{rng.getrandbits(48):012X}")
+        return (
+            f"{rng.getrandbits(32):08X}-{rng.getrandbits(16):04X}-4{rng.getrandbits(12):03X}-"
+            f"8{rng.getrandbits(12):03X}-{rng.getrandbits(48):012X}"
+        )
     if kind == "mpnid":
         return str(rng.randrange(1_000_000, 9_999_999))
     if kind == "date":
@@ -186,7 +215,7 @@ class ReportContent:
             return
         prefix_len = len(self._prefix)
         if start < prefix_len:
-            yield self._prefix[start:min(end, prefix_len)]
+            yield self._prefix[start : min(end, prefix_len)]
             start = prefix_len
         if start >= end:
             return
@@ -222,8 +251,9 @@ class ReportContent:
         return digest.hexdigest()
 
 
-def rows_for_bytes(columns: tuple[str, ...], fmt: str, seed: str, target_bytes: int,
-                   metrics: tuple[str, ...] = ()) -> int:
+def rows_for_bytes(
+    columns: tuple[str, ...], fmt: str, seed: str, target_bytes: int, metrics: tuple[str, ...] = ()
+) -> int:
     """How many rows make a file of about ``target_bytes``.
 
     :param columns: selected columns.

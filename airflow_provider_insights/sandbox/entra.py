@@ -58,8 +58,10 @@ def aad_error_response(err: AadError) -> web.Response:
     timestamp = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ")
     body = {
         "error": err.error,
-        "error_description": (f"AADSTS{err.code}: {err.description} Trace ID: {trace_id} "
-                              f"Correlation ID: {correlation_id} Timestamp: {timestamp}"),
+        "error_description": (
+            f"AADSTS{err.code}: {err.description} Trace ID: {trace_id} "
+            f"Correlation ID: {correlation_id} Timestamp: {timestamp}"
+        ),
         "error_codes": [err.code],
         "timestamp": timestamp,
         "trace_id": trace_id,
@@ -71,8 +73,12 @@ def aad_error_response(err: AadError) -> web.Response:
 
 def _check_tenant(tenant: str) -> None:
     if tenant.lower() not in KNOWN_TENANTS:
-        raise AadError(400, "invalid_request", 90002,
-                       f"Tenant '{tenant}' not found. Check to make sure you have the correct tenant ID.")
+        raise AadError(
+            400,
+            "invalid_request",
+            90002,
+            f"Tenant '{tenant}' not found. Check to make sure you have the correct tenant ID.",
+        )
 
 
 async def openid_configuration(request: web.Request) -> web.Response:
@@ -87,22 +93,24 @@ async def openid_configuration(request: web.Request) -> web.Response:
         return aad_error_response(err)
     url = base_url(request)
     real_tenant = cred.TENANT_ID if tenant.lower() != "common" else "{tenantid}"
-    return web.json_response({
-        "issuer": f"{url}/{real_tenant}/v2.0",
-        "authorization_endpoint": f"{url}/{tenant}/oauth2/v2.0/authorize",
-        "token_endpoint": f"{url}/{tenant}/oauth2/v2.0/token",
-        "device_authorization_endpoint": f"{url}/{tenant}/oauth2/v2.0/devicecode",
-        "end_session_endpoint": f"{url}/{tenant}/oauth2/v2.0/logout",
-        "jwks_uri": f"{url}/{tenant}/discovery/v2.0/keys",
-        "response_types_supported": ["code", "id_token", "code id_token", "id_token token"],
-        "subject_types_supported": ["pairwise"],
-        "id_token_signing_alg_values_supported": ["RS256"],
-        "scopes_supported": ["openid", "profile", "email", "offline_access"],
-        "token_endpoint_auth_methods_supported": ["client_secret_post", "private_key_jwt", "client_secret_basic"],
-        "grant_types_supported": ["client_credentials", "password", "refresh_token", DEVICE_GRANT],
-        "tenant_region_scope": "EU",
-        "cloud_instance_name": "microsoftonline.com",
-    })
+    return web.json_response(
+        {
+            "issuer": f"{url}/{real_tenant}/v2.0",
+            "authorization_endpoint": f"{url}/{tenant}/oauth2/v2.0/authorize",
+            "token_endpoint": f"{url}/{tenant}/oauth2/v2.0/token",
+            "device_authorization_endpoint": f"{url}/{tenant}/oauth2/v2.0/devicecode",
+            "end_session_endpoint": f"{url}/{tenant}/oauth2/v2.0/logout",
+            "jwks_uri": f"{url}/{tenant}/discovery/v2.0/keys",
+            "response_types_supported": ["code", "id_token", "code id_token", "id_token token"],
+            "subject_types_supported": ["pairwise"],
+            "id_token_signing_alg_values_supported": ["RS256"],
+            "scopes_supported": ["openid", "profile", "email", "offline_access"],
+            "token_endpoint_auth_methods_supported": ["client_secret_post", "private_key_jwt", "client_secret_basic"],
+            "grant_types_supported": ["client_credentials", "password", "refresh_token", DEVICE_GRANT],
+            "tenant_region_scope": "EU",
+            "cloud_instance_name": "microsoftonline.com",
+        }
+    )
 
 
 async def instance_discovery(request: web.Request) -> web.Response:
@@ -116,12 +124,19 @@ async def instance_discovery(request: web.Request) -> web.Response:
     if len(parts) >= 3:
         tenant = parts[2]
     url = base_url(request)
-    return web.json_response({
-        "tenant_discovery_endpoint": f"{url}/{tenant}/v2.0/.well-known/openid-configuration",
-        "api-version": "1.1",
-        "metadata": [{"preferred_network": request.host, "preferred_cache": request.host,
-                      "aliases": [request.host, request.host.split(":")[0]]}],
-    })
+    return web.json_response(
+        {
+            "tenant_discovery_endpoint": f"{url}/{tenant}/v2.0/.well-known/openid-configuration",
+            "api-version": "1.1",
+            "metadata": [
+                {
+                    "preferred_network": request.host,
+                    "preferred_cache": request.host,
+                    "aliases": [request.host, request.host.split(":")[0]],
+                }
+            ],
+        }
+    )
 
 
 async def user_realm(request: web.Request) -> web.Response:
@@ -131,10 +146,15 @@ async def user_realm(request: web.Request) -> web.Response:
     """
     user = request.match_info["user"]
     domain = user.split("@", 1)[-1] if "@" in user else cred.TENANT_DOMAIN
-    return web.json_response({
-        "ver": "1.0", "account_type": "Managed", "domain_name": domain,
-        "cloud_instance_name": "microsoftonline.com", "cloud_audience_urn": "urn:federation:MicrosoftOnline",
-    })
+    return web.json_response(
+        {
+            "ver": "1.0",
+            "account_type": "Managed",
+            "domain_name": domain,
+            "cloud_instance_name": "microsoftonline.com",
+            "cloud_audience_urn": "urn:federation:MicrosoftOnline",
+        }
+    )
 
 
 async def device_code(request: web.Request) -> web.Response:
@@ -154,22 +174,29 @@ async def device_code(request: web.Request) -> web.Response:
     user_code = f"SBX{secrets.randbelow(10**6):06d}"
     ctx.device_codes[code] = {"polls": 0, "scopes": scopes, "client_id": form.get("client_id")}
     verification_uri = f"{base_url(request)}/devicelogin"
-    return web.json_response({
-        "device_code": code,
-        "user_code": user_code,
-        "verification_uri": verification_uri,
-        "expires_in": 900,
-        "interval": int(ctx.state.config["device_code_interval_s"]),
-        "message": (f"To sign in, use a web browser to open the page {verification_uri} and enter the code "
-                    f"{user_code} to authenticate. (Sandbox: approved automatically.)"),
-    })
+    return web.json_response(
+        {
+            "device_code": code,
+            "user_code": user_code,
+            "verification_uri": verification_uri,
+            "expires_in": 900,
+            "interval": int(ctx.state.config["device_code_interval_s"]),
+            "message": (
+                f"To sign in, use a web browser to open the page {verification_uri} and enter the code "
+                f"{user_code} to authenticate. (Sandbox: approved automatically.)"
+            ),
+        }
+    )
 
 
 def _check_client_id(client_id: str) -> None:
     if client_id != cred.CLIENT_ID:
-        raise AadError(400, "unauthorized_client", 700016,
-                       f"Application with identifier '{client_id}' was not found in the directory "
-                       f"'{cred.TENANT_DOMAIN}'.")
+        raise AadError(
+            400,
+            "unauthorized_client",
+            700016,
+            f"Application with identifier '{client_id}' was not found in the directory '{cred.TENANT_DOMAIN}'.",
+        )
 
 
 def _split_scopes(scope_text: str) -> list[str]:
@@ -179,13 +206,20 @@ def _split_scopes(scope_text: str) -> list[str]:
 def _check_user_scopes(scope_text: str) -> str:
     resource_scopes = [s for s in _split_scopes(scope_text) if s not in cred.OIDC_SCOPES]
     if not resource_scopes:
-        raise AadError(400, "invalid_scope", 70011,
-                       "The provided request must include a 'scope' input parameter for the Partner Center API.")
+        raise AadError(
+            400,
+            "invalid_scope",
+            70011,
+            "The provided request must include a 'scope' input parameter for the Partner Center API.",
+        )
     for scope in resource_scopes:
         if scope not in (cred.APP_SCOPE, cred.USER_SCOPE):
-            raise AadError(400, "invalid_resource", 500011,
-                           f"The resource principal named {scope} was not found in the tenant named "
-                           f"{cred.TENANT_DOMAIN}.")
+            raise AadError(
+                400,
+                "invalid_resource",
+                500011,
+                f"The resource principal named {scope} was not found in the tenant named {cred.TENANT_DOMAIN}.",
+            )
     return " ".join(resource_scopes)
 
 
@@ -194,13 +228,20 @@ def _check_app_scopes(scope_text: str) -> str:
     if scopes != [cred.APP_SCOPE]:
         for scope in scopes:
             if not scope.endswith("/.default"):
-                raise AadError(400, "invalid_scope", 1002012,
-                               f"The provided value for scope {scope} is not valid. Client credential flows must "
-                               "have a scope value with /.default suffixed to the resource identifier "
-                               "(application ID URI).")
-        raise AadError(400, "invalid_resource", 500011,
-                       f"The resource principal named {' '.join(scopes)} was not found in the tenant named "
-                       f"{cred.TENANT_DOMAIN}.")
+                raise AadError(
+                    400,
+                    "invalid_scope",
+                    1002012,
+                    f"The provided value for scope {scope} is not valid. Client credential flows must "
+                    "have a scope value with /.default suffixed to the resource identifier "
+                    "(application ID URI).",
+                )
+        raise AadError(
+            400,
+            "invalid_resource",
+            500011,
+            f"The resource principal named {' '.join(scopes)} was not found in the tenant named {cred.TENANT_DOMAIN}.",
+        )
     return cred.APP_SCOPE
 
 
@@ -210,38 +251,51 @@ def _authenticate_client(ctx: SandboxContext, form: Any, *, required: bool) -> s
     assertion = form.get("client_assertion")
     if secret is not None:
         if secret != cred.CLIENT_SECRET:
-            raise AadError(401, "invalid_client", 7000215,
-                           "Invalid client secret provided. Ensure the secret being sent in the request is the "
-                           f"client secret value, not the client secret ID, for a secret added to app "
-                           f"'{cred.CLIENT_ID}'.")
+            raise AadError(
+                401,
+                "invalid_client",
+                7000215,
+                "Invalid client secret provided. Ensure the secret being sent in the request is the "
+                f"client secret value, not the client secret ID, for a secret added to app "
+                f"'{cred.CLIENT_ID}'.",
+            )
         return "secret"
     if assertion is not None:
         try:
             verify_client_assertion(
-                str(assertion), public_key=ctx.client_public_key, client_id=cred.CLIENT_ID,
-                thumbprint_sha1_hex=ctx.tls.client_thumbprint, thumbprint_sha256_hex=ctx.client_sha256,
+                str(assertion),
+                public_key=ctx.client_public_key,
+                client_id=cred.CLIENT_ID,
+                thumbprint_sha1_hex=ctx.tls.client_thumbprint,
+                thumbprint_sha256_hex=ctx.client_sha256,
                 token_path_suffixes=("/oauth2/v2.0/token", "/oauth2/token"),
             )
         except TokenError as err:
             raise AadError(401, "invalid_client", 700027, f"Client assertion failed: {err.reason}") from err
         return "certificate"
     if required:
-        raise AadError(400, "invalid_client", 7000218,
-                       "The request body must contain the following parameter: 'client_assertion' or "
-                       "'client_secret'.")
+        raise AadError(
+            400,
+            "invalid_client",
+            7000218,
+            "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.",
+        )
     return None
 
 
 def _check_refresh_token(ctx: SandboxContext, token: str) -> None:
     if token != cred.REFRESH_TOKEN and token not in ctx.state.issued_refresh_tokens:
-        raise AadError(400, "invalid_grant", 70000,
-                       "The provided value for the input parameter 'refresh_token' or 'assertion' is not valid.")
+        raise AadError(
+            400,
+            "invalid_grant",
+            70000,
+            "The provided value for the input parameter 'refresh_token' or 'assertion' is not valid.",
+        )
 
 
 def _check_password(username: str, password: str) -> None:
     if username.lower() != cred.USERNAME or password != cred.USER_PASSWORD:
-        raise AadError(400, "invalid_grant", 50126,
-                       "Error validating credentials due to invalid username or password.")
+        raise AadError(400, "invalid_grant", 50126, "Error validating credentials due to invalid username or password.")
 
 
 def _poll_device_code(ctx: SandboxContext, code: str) -> str:
@@ -250,8 +304,12 @@ def _poll_device_code(ctx: SandboxContext, code: str) -> str:
         raise AadError(400, "expired_token", 70019, "Verification code expired.")
     flow["polls"] += 1
     if flow["polls"] < 2:
-        raise AadError(400, "authorization_pending", 70016,
-                       "OAuth 2.0 device flow error. Authorization is pending. Continue polling.")
+        raise AadError(
+            400,
+            "authorization_pending",
+            70016,
+            "OAuth 2.0 device flow error. Authorization is pending. Continue polling.",
+        )
     del ctx.device_codes[code]
     return str(flow["scopes"])
 
@@ -266,9 +324,17 @@ def _new_refresh_token(ctx: SandboxContext) -> str:
 def _id_token(url: str, now: float) -> str:
     header = b64url_encode(json.dumps({"typ": "JWT", "alg": "RS256", "kid": "sandbox"}).encode())
     claims = {
-        "aud": cred.CLIENT_ID, "iss": f"{url}/{cred.TENANT_ID}/v2.0", "iat": int(now), "nbf": int(now),
-        "exp": int(now) + 3600, "name": "Insights Viewer", "oid": USER_OBJECT_ID, "sub": USER_OBJECT_ID,
-        "tid": cred.TENANT_ID, "preferred_username": cred.USERNAME, "ver": "2.0",
+        "aud": cred.CLIENT_ID,
+        "iss": f"{url}/{cred.TENANT_ID}/v2.0",
+        "iat": int(now),
+        "nbf": int(now),
+        "exp": int(now) + 3600,
+        "name": "Insights Viewer",
+        "oid": USER_OBJECT_ID,
+        "sub": USER_OBJECT_ID,
+        "tid": cred.TENANT_ID,
+        "preferred_username": cred.USERNAME,
+        "ver": "2.0",
     }
     payload = b64url_encode(json.dumps(claims).encode())
     return f"{header}.{payload}.{b64url_encode(b'sandbox-id-token-not-signed')}"
@@ -282,8 +348,9 @@ def _grant(ctx: SandboxContext, form: Any, *, v1: bool) -> tuple[str, str, bool]
     """Run the grant; return (grant name, granted scopes, whether a user is involved)."""
     grant_type = str(form.get("grant_type", ""))
     if grant_type not in GRANT_NAMES:
-        raise AadError(400, "unsupported_grant_type", 70003,
-                       f"The app requested an unsupported grant type '{grant_type}'.")
+        raise AadError(
+            400, "unsupported_grant_type", 70003, f"The app requested an unsupported grant type '{grant_type}'."
+        )
     _check_client_id(str(form.get("client_id", "")))
     if grant_type == "client_credentials":
         _authenticate_client(ctx, form, required=True)
@@ -303,9 +370,13 @@ def _grant(ctx: SandboxContext, form: Any, *, v1: bool) -> tuple[str, str, bool]
 def _v1_resource(form: Any) -> str:
     resource = str(form.get("resource", "")).strip().rstrip("/")
     if resource != cred.PARTNER_CENTER_RESOURCE and resource not in LEGACY_AUDIENCES:
-        raise AadError(400, "invalid_resource", 500011,
-                       f"The resource principal named {resource or '(none)'} was not found in the tenant named "
-                       f"{cred.TENANT_DOMAIN}.")
+        raise AadError(
+            400,
+            "invalid_resource",
+            500011,
+            f"The resource principal named {resource or '(none)'} was not found in the tenant named "
+            f"{cred.TENANT_DOMAIN}.",
+        )
     return resource
 
 
@@ -326,17 +397,27 @@ async def token(request: web.Request) -> web.Response:
         return aad_error_response(err)
     now = ctx.state.now()
     issued = issue_access_token(
-        ctx.state.signing_key, now=now, lifetime_s=int(ctx.state.config["token_lifetime_s"]),
-        client_id=cred.CLIENT_ID, subject=cred.USERNAME if user else cred.CLIENT_ID, grant=grant,
-        audience=resource, scopes=scopes,
+        ctx.state.signing_key,
+        now=now,
+        lifetime_s=int(ctx.state.config["token_lifetime_s"]),
+        client_id=cred.CLIENT_ID,
+        subject=cred.USERNAME if user else cred.CLIENT_ID,
+        grant=grant,
+        audience=resource,
+        scopes=scopes,
     )
     ctx.stats.count_token(cred.CLIENT_ID, grant)
     body: dict[str, Any] = {"token_type": "Bearer", "access_token": issued.token}
     if v1:
-        body.update({
-            "expires_in": str(issued.expires_in), "ext_expires_in": str(issued.expires_in),
-            "expires_on": str(issued.expires_on), "not_before": str(int(now)), "resource": resource,
-        })
+        body.update(
+            {
+                "expires_in": str(issued.expires_in),
+                "ext_expires_in": str(issued.expires_in),
+                "expires_on": str(issued.expires_on),
+                "not_before": str(int(now)),
+                "resource": resource,
+            }
+        )
     else:
         body.update({"scope": scopes, "expires_in": issued.expires_in, "ext_expires_in": issued.expires_in})
     if user:

@@ -31,8 +31,9 @@ def api_base(path: str) -> tuple[str, str] | None:
     return None
 
 
-def envelope(program: str, value: list[Any], *, message: str | None = None, status: int = 200,
-             next_link: str | None = None) -> dict[str, Any]:
+def envelope(
+    program: str, value: list[Any], *, message: str | None = None, status: int = 200, next_link: str | None = None
+) -> dict[str, Any]:
     """Build the envelope every API answer is wrapped in.
 
     :param program: ``mpn`` (adds ``dataRedacted``) or ``cmp``.
@@ -42,16 +43,28 @@ def envelope(program: str, value: list[Any], *, message: str | None = None, stat
     :param next_link: link to the next page, if any.
     """
     body: dict[str, Any] = {
-        "value": value, "nextLink": next_link, "totalCount": len(value), "message": message, "statusCode": status,
+        "value": value,
+        "nextLink": next_link,
+        "totalCount": len(value),
+        "message": message,
+        "statusCode": status,
     }
     if program == "mpn":
         body["dataRedacted"] = False
     return body
 
 
-def api_response(request: web.Request, program: str, value: list[Any], *, message: str | None = None,
-                 status: int = 200, next_link: str | None = None, http_status: int | None = None,
-                 headers: dict[str, str] | None = None) -> web.Response:
+def api_response(
+    request: web.Request,
+    program: str,
+    value: list[Any],
+    *,
+    message: str | None = None,
+    status: int = 200,
+    next_link: str | None = None,
+    http_status: int | None = None,
+    headers: dict[str, str] | None = None,
+) -> web.Response:
     """An API answer with the envelope and the Partner Center id headers.
 
     :param request: the request answered.

@@ -11,10 +11,19 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-FAULT_KINDS = frozenset({
-    "status", "error_envelope", "reset", "expire_link", "expire_token", "fail_execution", "stall_execution",
-    "gzip", "delay",
-})
+FAULT_KINDS = frozenset(
+    {
+        "status",
+        "error_envelope",
+        "reset",
+        "expire_link",
+        "expire_token",
+        "fail_execution",
+        "stall_execution",
+        "gzip",
+        "delay",
+    }
+)
 # Kinds the middleware applies to any (non-admin) request; the others fire at one specific place.
 REQUEST_KINDS = ("delay", "status", "error_envelope")
 
@@ -51,8 +60,13 @@ class FaultRule:
             re.compile(path)
         method = spec.pop("method", None)
         count = spec.pop("count", 1)
-        return cls(kind=kind, path=path, method=method.upper() if method else None,
-                   count=None if count is None else int(count), params=spec)
+        return cls(
+            kind=kind,
+            path=path,
+            method=method.upper() if method else None,
+            count=None if count is None else int(count),
+            params=spec,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form."""

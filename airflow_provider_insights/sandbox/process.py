@@ -35,8 +35,9 @@ class SandboxAdminClient:
 
     def _call(self, method: str, path: str, payload: Any = None, params: dict[str, str] | None = None) -> Any:
         # verify= on every call: REQUESTS_CA_BUNDLE would otherwise override Session.verify.
-        response = self._session.request(method, f"{self.url}/_sandbox/{path}", json=payload, params=params,
-                                         verify=self.ca_path, timeout=120)
+        response = self._session.request(
+            method, f"{self.url}/_sandbox/{path}", json=payload, params=params, verify=self.ca_path, timeout=120
+        )
         if response.status_code >= 400:
             raise RuntimeError(f"sandbox admin {method} {path} failed: {response.status_code} {response.text}")
         return response.json()
@@ -78,8 +79,11 @@ class SandboxAdminClient:
         :param method: HTTP method.
         :param route_suffix: end of the route template.
         """
-        return sum(count for key, count in self.stats()["requests"].items()
-                   if key.split(" ", 1)[0] == method.upper() and key.endswith(route_suffix))
+        return sum(
+            count
+            for key, count in self.stats()["requests"].items()
+            if key.split(" ", 1)[0] == method.upper() and key.endswith(route_suffix)
+        )
 
     def reset_stats(self) -> None:
         """Zero every counter."""
@@ -170,8 +174,15 @@ class SandboxProcess:
     :param config: settings overrides applied at start.
     """
 
-    def __init__(self, *, state_dir: str | Path | None = None, port: int = 0, env: dict[str, str] | None = None,
-                 host: str = "127.0.0.1", config: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        state_dir: str | Path | None = None,
+        port: int = 0,
+        env: dict[str, str] | None = None,
+        host: str = "127.0.0.1",
+        config: dict[str, Any] | None = None,
+    ) -> None:
         self._owns_state_dir = state_dir is None
         self.state_dir = Path(state_dir) if state_dir is not None else None
         self.port = port
@@ -191,13 +202,23 @@ class SandboxProcess:
             self.state_dir = Path(tempfile.mkdtemp(prefix="insights-sandbox-"))
         self.state_dir.mkdir(parents=True, exist_ok=True)
         ready = self.state_dir / f"ready-{uuid.uuid4().hex}.json"
-        command = [sys.executable, "-m", "airflow_provider_insights.sandbox", "--host", self.host,
-                   "--port", str(self.port), "--state-dir", str(self.state_dir), "--ready-file", str(ready)]
+        command = [
+            sys.executable,
+            "-m",
+            "airflow_provider_insights.sandbox",
+            "--host",
+            self.host,
+            "--port",
+            str(self.port),
+            "--state-dir",
+            str(self.state_dir),
+            "--ready-file",
+            str(ready),
+        ]
         if self.config:
             command += ["--config", json.dumps(self.config)]
         log = (self.state_dir / "sandbox.log").open("ab")
-        self._process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
-                                         env={**os.environ, **self.env})
+        self._process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **self.env})
         log.close()
         info = self._wait_ready(ready)
         ready.unlink(missing_ok=True)
@@ -244,8 +265,9 @@ class SandboxProcess:
     def __enter__(self) -> SandboxProcess:
         return self.start()
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.close()
 
     # -- information ------------------------------------------------------------------------------------
@@ -295,8 +317,9 @@ class SandboxProcess:
         :param auth_type: ``client_credentials``, ``certificate``, ``password`` or ``refresh_token``.
         """
         assert self.state_dir is not None
-        return cred.build_connection(url=self.url, ca_path=self.ca_path, state_dir=self.state_dir,
-                                     program=program, auth_type=auth_type)
+        return cred.build_connection(
+            url=self.url, ca_path=self.ca_path, state_dir=self.state_dir, program=program, auth_type=auth_type
+        )
 
     def connection_uri_env(self, program: str = "mpn", auth_type: str = "client_credentials") -> str:
         """The connection as JSON, for an ``AIRFLOW_CONN_<ID>`` variable.

@@ -15,10 +15,23 @@ INVALID_TABLE = "Invalid table name"
 INCORRECT_COLUMN = "Incorrect column name"
 _FUNCTIONS = frozenset({"sum", "count", "avg", "min", "max", "distinctcount"})
 _OPERATORS = ("=", ">", "<", ">=", "<=", "!=", "like", "not like", "in", "not in")
-_TIMESPANS = frozenset({
-    "TODAY", "YESTERDAY", "LAST_7_DAYS", "LAST_14_DAYS", "LAST_30_DAYS", "LAST_90_DAYS", "LAST_180_DAYS",
-    "LAST_365_DAYS", "LAST_MONTH", "LAST_3_MONTHS", "LAST_6_MONTHS", "LAST_1_YEAR", "LIFETIME",
-})
+_TIMESPANS = frozenset(
+    {
+        "TODAY",
+        "YESTERDAY",
+        "LAST_7_DAYS",
+        "LAST_14_DAYS",
+        "LAST_30_DAYS",
+        "LAST_90_DAYS",
+        "LAST_180_DAYS",
+        "LAST_365_DAYS",
+        "LAST_MONTH",
+        "LAST_3_MONTHS",
+        "LAST_6_MONTHS",
+        "LAST_1_YEAR",
+        "LIFETIME",
+    }
+)
 _TOKEN = re.compile(
     r"""\s*(?:
         (?P<string>'(?:[^']|'')*')

@@ -74,16 +74,21 @@ def check_start_time(value: Any, now: float, verb: str) -> str:
         raise ApiError(400, MISSING_VALUE)
     text = str(value)
     if not START_TIME_FORMAT.match(text):
-        raise ApiError(400, f"Invalid report parameters for {verb} - StartTime must follow the format: "
-                            "yyyy-MM-ddTHH:mm:ssZ")
+        raise ApiError(
+            400, f"Invalid report parameters for {verb} - StartTime must follow the format: yyyy-MM-ddTHH:mm:ssZ"
+        )
     try:
         start = parse_time(text)
     except ValueError as err:
-        raise ApiError(400, f"Invalid report parameters for {verb} - StartTime must follow the format: "
-                            "yyyy-MM-ddTHH:mm:ssZ") from err
+        raise ApiError(
+            400, f"Invalid report parameters for {verb} - StartTime must follow the format: yyyy-MM-ddTHH:mm:ssZ"
+        ) from err
     if start < now + START_TIME_LEAD_S:
-        raise ApiError(400, f"Invalid report parameters for {verb} - Start time of report should at least be "
-                            "4 hours from current UTC time")
+        raise ApiError(
+            400,
+            f"Invalid report parameters for {verb} - Start time of report should at least be "
+            "4 hours from current UTC time",
+        )
     return text
 
 
@@ -104,8 +109,11 @@ def check_recurrence(interval: Any, count: Any, dataset_minimum: int | None) -> 
     if not MIN_INTERVAL <= hours <= MAX_INTERVAL:
         raise ApiError(400, f"Recurrence Interval must be between {MIN_INTERVAL} and {MAX_INTERVAL}")
     if dataset_minimum and hours < dataset_minimum:
-        raise ApiError(400, f"Invalid report parameters - Recurrence Interval must be between {dataset_minimum} "
-                            f"and {MAX_INTERVAL} for this dataset")
+        raise ApiError(
+            400,
+            f"Invalid report parameters - Recurrence Interval must be between {dataset_minimum} "
+            f"and {MAX_INTERVAL} for this dataset",
+        )
     if times is not None and times < 1:
         raise ApiError(400, "Invalid report parameters - RecurrenceCount must be a positive number")
     return hours, times
@@ -133,8 +141,9 @@ def generated_time(execution: dict[str, Any]) -> float:
     return float(execution["_createdAt"] + execution["_pendingS"] + execution["_runningS"])
 
 
-def create_execution(ctx: SandboxContext, program: str, report: dict[str, Any], created_at: float,
-                     path: str, method: str) -> dict[str, Any]:
+def create_execution(
+    ctx: SandboxContext, program: str, report: dict[str, Any], created_at: float, path: str, method: str
+) -> dict[str, Any]:
     """Create one execution of ``report`` (consuming a fail/stall fault if one matches).
 
     :param ctx: the sandbox.
@@ -187,8 +196,13 @@ def content_of(execution: dict[str, Any]) -> ReportContent:
 
     :param execution: the stored execution.
     """
-    return ReportContent(tuple(execution["_columns"]), execution["_format"], int(execution["_rows"]),
-                         execution["executionId"], tuple(execution["_metrics"]))
+    return ReportContent(
+        tuple(execution["_columns"]),
+        execution["_format"],
+        int(execution["_rows"]),
+        execution["executionId"],
+        tuple(execution["_metrics"]),
+    )
 
 
 def dataset_minimum(program: str, query_text: str) -> int | None:
@@ -238,8 +252,7 @@ def run_schedules(ctx: SandboxContext, program: str, path: str = "", method: str
         ctx.state.save()
 
 
-def new_report(body: dict[str, Any], *, query: dict[str, Any], user: str, now: float, program: str
-               ) -> dict[str, Any]:
+def new_report(body: dict[str, Any], *, query: dict[str, Any], user: str, now: float, program: str) -> dict[str, Any]:
     """Validate a create-report body and build the stored report.
 
     :param body: the body, keys lower-cased.
@@ -257,8 +270,9 @@ def new_report(body: dict[str, Any], *, query: dict[str, Any], user: str, now: f
         count = body.get("recurrencecount")
     else:
         start_time = check_start_time(body.get("starttime"), now, "creation")
-        interval, count = check_recurrence(body.get("recurrenceinterval"), body.get("recurrencecount"),
-                                           dataset_minimum(program, query["query"]))
+        interval, count = check_recurrence(
+            body.get("recurrenceinterval"), body.get("recurrencecount"), dataset_minimum(program, query["query"])
+        )
     report: dict[str, Any] = {
         "reportId": str(uuid.uuid4()),
         "reportName": str(body["reportname"]),
@@ -299,22 +313,25 @@ def update_report(report: dict[str, Any], body: dict[str, Any], *, now: float, p
     callback_url, callback_method = check_callback(body.get("callbackurl"), body.get("callbackmethod"))
     start_time = check_start_time(body.get("starttime"), now, "update")
     interval, count = check_recurrence(
-        body.get("recurrenceinterval", report.get("recurrenceInterval")), body.get("recurrencecount"),
+        body.get("recurrenceinterval", report.get("recurrenceInterval")),
+        body.get("recurrencecount"),
         dataset_minimum(program, report["query"]),
     )
-    report.update({
-        "reportName": str(body["reportname"]),
-        "description": body.get("description", report.get("description")),
-        "startTime": start_time,
-        "recurrenceInterval": interval,
-        "recurrenceCount": count,
-        "format": fmt,
-        "callbackUrl": callback_url,
-        "modifiedTime": format_time(now),
-        "executeNow": False,
-        "_nextRun": 0,
-        "_created": 0,
-    })
+    report.update(
+        {
+            "reportName": str(body["reportname"]),
+            "description": body.get("description", report.get("description")),
+            "startTime": start_time,
+            "recurrenceInterval": interval,
+            "recurrenceCount": count,
+            "format": fmt,
+            "callbackUrl": callback_url,
+            "modifiedTime": format_time(now),
+            "executeNow": False,
+            "_nextRun": 0,
+            "_created": 0,
+        }
+    )
     if report["reportStatus"] == "Inactive":
         report["reportStatus"] = "Active"
     if program == "mpn":

@@ -17,8 +17,13 @@ from airflow_provider_insights.sandbox.envelope import api_base, envelope
 from airflow_provider_insights.sandbox.state import SandboxState
 from airflow_provider_insights.sandbox.tls import TlsMaterial, load_client_public_key
 
-_REASONS = {429: "Rate limit is exceeded. Try again later.", 500: "Internal Server Error",
-            502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout"}
+_REASONS = {
+    429: "Rate limit is exceeded. Try again later.",
+    500: "Internal Server Error",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
+    504: "Gateway Timeout",
+}
 
 
 def _route_template(request: web.Request) -> str:
@@ -35,8 +40,7 @@ def _status_fault(request: web.Request, status: int, retry_after: Any, message: 
     headers = dict(request_ids(request))
     if retry_after is not None:
         headers["Retry-After"] = str(retry_after)
-    body = envelope(_program_of(request), [], message=message or _REASONS.get(status, "Fault injected"),
-                    status=status)
+    body = envelope(_program_of(request), [], message=message or _REASONS.get(status, "Fault injected"), status=status)
     return web.json_response(body, status=status, headers=headers)
 
 
@@ -61,13 +65,21 @@ async def fault_and_stats_middleware(
     status = ctx.faults.take("status", path, method)
     if status:
         ctx.stats.faults_fired["status"] += 1
-        return _status_fault(request, int(status.params.get("status", 503)), status.params.get("retry_after"),
-                             status.params.get("message"))
+        return _status_fault(
+            request,
+            int(status.params.get("status", 503)),
+            status.params.get("retry_after"),
+            status.params.get("message"),
+        )
     wrapped = ctx.faults.take("error_envelope", path, method)
     if wrapped:
         ctx.stats.faults_fired["error_envelope"] += 1
-        body = envelope(_program_of(request), [], message=wrapped.params.get("message", "Bad Request"),
-                        status=int(wrapped.params.get("status", 400)))
+        body = envelope(
+            _program_of(request),
+            [],
+            message=wrapped.params.get("message", "Bad Request"),
+            status=int(wrapped.params.get("status", 400)),
+        )
         return web.json_response(body, status=200, headers=request_ids(request))
     return await handler(request)
 

@@ -63,7 +63,14 @@ class IssuedToken:
 
 
 def issue_access_token(
-    key: bytes, *, now: float, lifetime_s: int, client_id: str, subject: str, grant: str, audience: str,
+    key: bytes,
+    *,
+    now: float,
+    lifetime_s: int,
+    client_id: str,
+    subject: str,
+    grant: str,
+    audience: str,
     scopes: str,
 ) -> IssuedToken:
     """Mint an opaque, HMAC-signed access token.
@@ -78,8 +85,16 @@ def issue_access_token(
     :param scopes: the granted scopes.
     """
     expires_on = int(now) + int(lifetime_s)
-    claims = {"cid": client_id, "sub": subject, "grant": grant, "aud": audience, "scp": scopes,
-              "iat": int(now), "exp": expires_on, "jti": secrets.token_hex(8)}
+    claims = {
+        "cid": client_id,
+        "sub": subject,
+        "grant": grant,
+        "aud": audience,
+        "scp": scopes,
+        "iat": int(now),
+        "exp": expires_on,
+        "jti": secrets.token_hex(8),
+    }
     body = f"{TOKEN_PREFIX}.{b64url_encode(json.dumps(claims, separators=(',', ':')).encode())}"
     return IssuedToken(f"{body}.{_signature(key, body)}", int(lifetime_s), expires_on)
 
@@ -106,7 +121,8 @@ def verify_access_token(key: bytes, token: str, *, now: float, resource: str) ->
         if claims["aud"].rstrip("/") in LEGACY_AUDIENCES:
             raise TokenError(
                 f"The audience '{claims['aud']}' in the token is invalid and is no longer supported in "
-                "Partner Center API", code="900420",
+                "Partner Center API",
+                code="900420",
             )
         raise TokenError("the access token audience is not Partner Center")
     return claims
@@ -121,8 +137,13 @@ def x5t(cert_sha1_hex: str) -> str:
 
 
 def verify_client_assertion(
-    assertion: str, *, public_key: rsa.RSAPublicKey, client_id: str, thumbprint_sha1_hex: str,
-    thumbprint_sha256_hex: str, token_path_suffixes: tuple[str, ...],
+    assertion: str,
+    *,
+    public_key: rsa.RSAPublicKey,
+    client_id: str,
+    thumbprint_sha1_hex: str,
+    thumbprint_sha256_hex: str,
+    token_path_suffixes: tuple[str, ...],
 ) -> None:
     """Verify a client-assertion JWT (RS256 or PS256) signed with the sandbox's client certificate.
 

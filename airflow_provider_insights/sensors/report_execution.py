@@ -126,7 +126,9 @@ class PartnerInsightsReportExecutionSensor(BaseSensorOperator):
             return PokeReturnValue(is_done=True, xcom_value=execution.execution_id)
         if execution.is_waiting:
             self.log.info(
-                "Execution %s of report %s is %s", execution.execution_id, self.report_id,
+                "Execution %s of report %s is %s",
+                execution.execution_id,
+                self.report_id,
                 execution.execution_status,
             )
             return False

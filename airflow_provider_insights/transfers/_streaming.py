@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from airflow_provider_insights.exceptions import (
     PartnerInsightsApiError,
     PartnerInsightsLinkExpiredError,
+    PartnerInsightsTransferError,
 )
 
 if TYPE_CHECKING:
@@ -57,6 +58,7 @@ class SecureLinkDownload:
     :param max_attempts: connection attempts allowed for resuming after drops, and separately
         link refreshes allowed after 403s, before giving up.
     :param on_event: called with a short text after each resume or refresh (for the task log).
+    :param label: what is downloaded, for error messages (``report R execution E``); never the link.
     """
 
     def __init__(
@@ -68,6 +70,7 @@ class SecureLinkDownload:
         chunk_size: int = DEFAULT_CHUNK_SIZE,
         max_attempts: int = 5,
         on_event: Callable[[str], None] | None = None,
+        label: str = "the report",
     ) -> None:
         self.hook = hook
         self.link = link
@@ -75,6 +78,7 @@ class SecureLinkDownload:
         self.chunk_size = chunk_size
         self.max_attempts = max_attempts
         self.on_event = on_event or (lambda _text: None)
+        self.label = label
         self.offset = 0
         self.total_length: int | None = None
         self.content_encoding: str | None = None
@@ -125,13 +129,10 @@ class SecureLinkDownload:
         encoding = (response.content_encoding or "").lower() or None
         if offset:
             if self.total_length is not None and total is not None and total != self.total_length:
-                raise PartnerInsightsApiError(
-                    0, f"the report changed size during the download ({self.total_length} then {total} bytes)",
-                    method="GET", url=self.redacted_link)
+                raise PartnerInsightsTransferError(
+                    f"{self.label} changed size during the download ({self.total_length} then {total} bytes)")
             if encoding != self.content_encoding:
-                raise PartnerInsightsApiError(
-                    0, "the report's Content-Encoding changed during the download", method="GET",
-                    url=self.redacted_link)
+                raise PartnerInsightsTransferError(f"{self.label} changed Content-Encoding during the download")
         else:
             self.content_encoding = encoding
         if total is not None:
@@ -141,11 +142,9 @@ class SecureLinkDownload:
         self.resumes += 1
         reason = type(err).__name__ if err is not None else "short body"
         if self.resumes >= self.max_attempts:
-            raise PartnerInsightsApiError(
-                getattr(err, "status_code", 0),
-                f"download abandoned after {self.resumes} interrupted attempts "
-                f"({self.offset} bytes received; last: {reason})",
-                method="GET", url=self.redacted_link,
+            raise PartnerInsightsTransferError(
+                f"download of {self.label} abandoned after {self.resumes} interrupted attempts "
+                f"({self.offset} bytes received; last: {reason})"
             ) from err
         self.on_event(f"connection lost after {self.offset} bytes ({reason}); resuming with a Range request")
 
@@ -160,9 +159,8 @@ class SecureLinkDownload:
 
     def _verify_length(self) -> None:
         if self.total_length is not None and self.offset != self.total_length:
-            raise PartnerInsightsApiError(
-                0, f"received {self.offset} bytes but the service announced {self.total_length}",
-                method="GET", url=self.redacted_link)
+            raise PartnerInsightsTransferError(
+                f"received {self.offset} bytes of {self.label} but the service announced {self.total_length}")
 
 
 class Decoder:
@@ -170,9 +168,11 @@ class Decoder:
 
     :param content_encoding: the response's Content-Encoding (``gzip``, ``deflate`` or none).
     :param strip_bom: drop a UTF-8 byte order mark at the very start of the decoded bytes.
+    :param label: what is decoded, for error messages (``report R execution E``).
     """
 
-    def __init__(self, content_encoding: str | None, *, strip_bom: bool = True) -> None:
+    def __init__(self, content_encoding: str | None, *, strip_bom: bool = True, label: str = "the report") -> None:
+        self.label = label
         encoding = (content_encoding or "identity").lower()
         if encoding in ("gzip", "x-gzip"):
             self._wbits: int | None = 16 + zlib.MAX_WBITS
@@ -181,7 +181,8 @@ class Decoder:
         elif encoding == "identity":
             self._wbits = None
         else:
-            raise PartnerInsightsApiError(0, f"unsupported Content-Encoding {content_encoding!r}")
+            raise PartnerInsightsTransferError(f"{label} is served with an unsupported Content-Encoding "
+                                               f"{content_encoding!r}")
         self._inflater = zlib.decompressobj(self._wbits) if self._wbits is not None else None
         self._head: bytes | None = b"" if strip_bom else None  # first bytes, held until the BOM is decided
 
@@ -196,7 +197,8 @@ class Decoder:
         if self._inflater is not None:
             data = self._inflater.flush()
             if not self._inflater.eof:
-                raise PartnerInsightsApiError(0, "the compressed report ended before its end-of-stream marker")
+                raise PartnerInsightsTransferError(
+                    f"{self.label} ended before the end-of-stream marker of its compressed stream (truncated)")
         data = self._strip_bom(data)
         if self._head:
             data, self._head = self._head + data, None

@@ -41,6 +41,13 @@ def _asset_uri(destination: str) -> str:
     return urlunsplit((parts.scheme, host, parts.path, "", ""))
 
 
+def _hashed(chunks: Iterator[bytes], digest: Any) -> Iterator[bytes]:
+    """Pass ``chunks`` through, feeding each to ``digest`` on the way."""
+    for chunk in chunks:
+        digest.update(chunk)
+        yield chunk
+
+
 def _is_templated(value: Any) -> bool:
     return isinstance(value, str) and ("{{" in value or "{%" in value)
 
@@ -225,23 +232,24 @@ class PartnerInsightsReportToStorageOperator(BaseOperator):
         from airflow_provider_insights.transfers._atomic import StagedWrite
         from airflow_provider_insights.transfers._streaming import ProgressLog, SecureLinkDownload, prefetch
 
+        label = f"report {self.report_id} execution {execution.execution_id}"
         download = SecureLinkDownload(
             self.hook, link, refresh_link=lambda: self._fresh_link(execution.execution_id),
-            chunk_size=self.chunk_size, max_attempts=self.max_attempts, on_event=self._log_event,
+            chunk_size=self.chunk_size, max_attempts=self.max_attempts, on_event=self._log_event, label=label,
         )
         progress = ProgressLog(self.log, interval=self.progress_interval)
-        decoded = prefetch(self._decoded_chunks(download, progress))
+        decoded = self._decoded_chunks(download, progress, label)
         with StagedWrite(path) as staged:
             if output_format == "parquet":
                 from airflow_provider_insights.transfers._parquet import convert_to_parquet
 
                 delimiter = _DELIMITERS.get((execution.format or "csv").lower(), ",")
-                rows, sha256, size = convert_to_parquet(decoded, staged, delimiter=delimiter)
+                rows, sha256, size = convert_to_parquet(prefetch(decoded), staged, delimiter=delimiter)
                 rows_or_none: int | None = rows
             else:
+                # Hashing happens in the download thread, overlapping with the (blocking) store writes.
                 digest = hashlib.sha256()
-                for chunk in decoded:
-                    digest.update(chunk)
+                for chunk in prefetch(_hashed(decoded, digest)):
                     staged.write(chunk)
                 sha256, size, rows_or_none = digest.hexdigest(), staged.bytes_written, None
         progress.finish(download.offset, download.total_length)
@@ -250,19 +258,19 @@ class PartnerInsightsReportToStorageOperator(BaseOperator):
         return {"uri": _asset_uri(str(path)), "bytes": size, "sha256": sha256, "rows": rows_or_none,
                 "format": output_format}
 
-    def _decoded_chunks(self, download: Any, progress: Any) -> Iterator[bytes]:
+    def _decoded_chunks(self, download: Any, progress: Any, label: str) -> Iterator[bytes]:
         from airflow_provider_insights.transfers._streaming import Decoder
 
         decoder: Decoder | None = None
         for raw in download:
             if decoder is None:
-                decoder = Decoder(download.content_encoding, strip_bom=self.strip_bom)
+                decoder = Decoder(download.content_encoding, strip_bom=self.strip_bom, label=label)
             progress.update(download.offset, download.total_length)
             data = decoder.feed(raw)
             if data:
                 yield data
         if decoder is None:
-            decoder = Decoder(download.content_encoding, strip_bom=self.strip_bom)
+            decoder = Decoder(download.content_encoding, strip_bom=self.strip_bom, label=label)
         tail = decoder.finish()
         if tail:
             yield tail

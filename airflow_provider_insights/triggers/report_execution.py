@@ -94,29 +94,28 @@ class PartnerInsightsReportExecutionTrigger(BaseTrigger):
         )
 
     def _make_hook(self) -> PartnerInsightsHook:
-        # Imported here so that loading the trigger class (e.g. in a DAG file) stays cheap; aiohttp
-        # too, which the hook would otherwise import on the event loop at its first request.
-        import aiohttp  # noqa: F401
-
+        # Imported here so that loading the trigger class (e.g. in a DAG file) stays cheap.
         from airflow_provider_insights.hooks.insights import PartnerInsightsHook
 
         return PartnerInsightsHook(partner_insights_conn_id=self.partner_insights_conn_id)
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Poll until there is something to report, then yield exactly one event."""
-        # In a thread: the first call imports the hook's modules, which would stall the event loop.
-        hook = await asyncio.to_thread(self._make_hook)
+        await self._sleep_before_first_poll()
+        hook = self._make_hook()
         try:
             event = await self._wait_for_outcome(hook)
         finally:
             await hook.aclose()
         yield TriggerEvent(event)
 
+    async def _sleep_before_first_poll(self) -> None:
+        # The sensor checked just before deferring, so nothing is lost by waiting part of one interval;
+        # it keeps triggers started together (a triggerer restart) from polling in step ever after.
+        await asyncio.sleep(min(self.poll_interval * random.random(), max(self.end_time - time.time(), 0)))
+
     async def _wait_for_outcome(self, hook: PartnerInsightsHook) -> dict[str, Any]:
         failed_polls = 0
-        # The sensor checked just before deferring; a random part of one interval before the first
-        # poll also keeps many triggers started together (a triggerer restart) from polling in step.
-        await asyncio.sleep(min(self.poll_interval * random.random(), max(self.end_time - time.time(), 0)))
         while True:
             try:
                 # Read once per run and cached by the hook: the async connection API, never

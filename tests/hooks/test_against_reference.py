@@ -28,10 +28,30 @@ CONN_ID = "reference_insights"
 QUERY_TEXT = "SELECT SubscriptionId, CustomerName, TotalSoldSeats FROM DynamicsUsage TIMESPAN LAST_MONTH"
 CMP_QUERY_TEXT = "SELECT UsageDate, NormalizedUsage FROM ISVUsage WHERE SKUBillingType = 'Paid' TIMESPAN LAST_MONTH"
 TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
-CREATE_REPORT_KEYS = {"ReportName", "Description", "QueryId", "StartTime", "RecurrenceInterval", "RecurrenceCount",
-                      "Format", "CallbackUrl", "CallbackMethod", "ExecuteNow", "QueryStartTime", "QueryEndTime"}
-UPDATE_REPORT_KEYS = {"ReportName", "Description", "StartTime", "RecurrenceInterval", "RecurrenceCount", "Format",
-                      "CallbackUrl", "CallbackMethod"}
+CREATE_REPORT_KEYS = {
+    "ReportName",
+    "Description",
+    "QueryId",
+    "StartTime",
+    "RecurrenceInterval",
+    "RecurrenceCount",
+    "Format",
+    "CallbackUrl",
+    "CallbackMethod",
+    "ExecuteNow",
+    "QueryStartTime",
+    "QueryEndTime",
+}
+UPDATE_REPORT_KEYS = {
+    "ReportName",
+    "Description",
+    "StartTime",
+    "RecurrenceInterval",
+    "RecurrenceCount",
+    "Format",
+    "CallbackUrl",
+    "CallbackMethod",
+}
 
 
 @pytest.fixture
@@ -49,8 +69,9 @@ def token_conn(request: pytest.FixtureRequest) -> dict[str, Any]:
 
 
 @pytest.fixture
-def make_hook(reference_api: ReferenceServer, token_conn: dict[str, Any], monkeypatch: pytest.MonkeyPatch,
-              tmp_path: Any) -> Iterator[Any]:
+def make_hook(
+    reference_api: ReferenceServer, token_conn: dict[str, Any], monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> Iterator[Any]:
     """Factory: a hook whose connection points at the reference server (as configured at call time)."""
     hooks: list[Any] = []
 
@@ -94,8 +115,9 @@ def run_one_off_report(hook: Any, reference_api: ReferenceServer) -> tuple[Any, 
 # ------------------------------------------------------------------------------------------ datasets
 
 
-def test_list_datasets_sends_bearer_token_and_partner_center_request_ids(hook: Any,
-                                                                         reference_api: ReferenceServer) -> None:
+def test_list_datasets_sends_bearer_token_and_partner_center_request_ids(
+    hook: Any, reference_api: ReferenceServer
+) -> None:
     datasets = {dataset.name: dataset for dataset in hook.list_datasets()}
     assert {"DynamicsUsage", "CustomersAndTenants", "Profile"} <= set(datasets)
     assert datasets["DynamicsUsage"].minimum_recurrence_interval == 24
@@ -121,8 +143,9 @@ def test_get_dataset_rejects_an_unknown_name_with_the_allowed_ones(hook: Any) ->
 # ------------------------------------------------------------------------------------------ queries
 
 
-def test_create_list_delete_query_use_documented_body_keys_and_parameters(hook: Any,
-                                                                          reference_api: ReferenceServer) -> None:
+def test_create_list_delete_query_use_documented_body_keys_and_parameters(
+    hook: Any, reference_api: ReferenceServer
+) -> None:
     created = hook.create_query(name="reference q", query=QUERY_TEXT, description="from the reference test")
     assert created.query_id and created.type == "userDefined"
     (post,) = reference_api.requests.matching("POST", "/ScheduledQueries$")
@@ -176,8 +199,14 @@ def test_test_query_by_text_and_by_id_with_time_window(hook: Any, reference_api:
 def test_scheduled_report_create_list_update_pause_resume_delete(hook: Any, reference_api: ReferenceServer) -> None:
     query = hook.create_query(name="scheduled", query=QUERY_TEXT)
     report = hook.create_report(
-        report_name="reference scheduled", query_id=query.query_id, description="d", start_time=in_hours(5),
-        recurrence_interval=24, recurrence_count=3, format="tsv", callback_url="https://example.com/done",
+        report_name="reference scheduled",
+        query_id=query.query_id,
+        description="d",
+        start_time=in_hours(5),
+        recurrence_interval=24,
+        recurrence_count=3,
+        format="tsv",
+        callback_url="https://example.com/done",
         callback_method="GET",
     )
     assert (report.report_status, report.format, report.recurrence_interval) == ("Active", "tsv", 24)
@@ -195,8 +224,9 @@ def test_scheduled_report_create_list_update_pause_resume_delete(hook: Any, refe
     assert gets[0].param("reportName") == "reference scheduled"
     assert gets[1].param("queryId") == query.query_id and gets[2].param("reportId") == report.report_id
 
-    updated = hook.update_report(report.report_id, report_name="reference scheduled v2", start_time=in_hours(6),
-                                 recurrence_interval=48)
+    updated = hook.update_report(
+        report.report_id, report_name="reference scheduled v2", start_time=in_hours(6), recurrence_interval=48
+    )
     assert (updated.report_name, updated.recurrence_interval) == ("reference scheduled v2", 48)
     (put,) = reference_api.requests.matching("PUT", rf"/ScheduledReport/{report.report_id}$")
     assert set(put.body) <= UPDATE_REPORT_KEYS and {"ReportName", "StartTime"} <= set(put.body)
@@ -211,8 +241,7 @@ def test_scheduled_report_create_list_update_pause_resume_delete(hook: Any, refe
     assert report.report_id not in reference_api.api.reports
 
 
-def test_report_with_unknown_query_fails_once_with_the_faq_message(hook: Any,
-                                                                  reference_api: ReferenceServer) -> None:
+def test_report_with_unknown_query_fails_once_with_the_faq_message(hook: Any, reference_api: ReferenceServer) -> None:
     with pytest.raises(exceptions.PartnerInsightsApiError) as caught:
         hook.create_report(report_name="orphan", query_id="00000000-0000-0000-0000-000000000000", execute_now=True)
     assert caught.value.status_code == 400 and "Invalid QueryId" in str(caught.value)
@@ -222,12 +251,16 @@ def test_report_with_unknown_query_fails_once_with_the_faq_message(hook: Any,
 # ------------------------------------------------------------------------------------------ executions
 
 
-def test_executions_404_before_first_run_then_pending_then_completed(hook: Any,
-                                                                     reference_api: ReferenceServer) -> None:
+def test_executions_404_before_first_run_then_pending_then_completed(hook: Any, reference_api: ReferenceServer) -> None:
     reference_api.configure(polls_to_complete=2)
     query = hook.create_query(name="lifecycle", query=QUERY_TEXT)
-    report = hook.create_report(report_name="lifecycle", query_id=query.query_id, execute_now=True,
-                                query_start_time=in_hours(-24 * 30), query_end_time=in_hours(-1))
+    report = hook.create_report(
+        report_name="lifecycle",
+        query_id=query.query_id,
+        execute_now=True,
+        query_start_time=in_hours(-24 * 30),
+        query_end_time=in_hours(-1),
+    )
     (post,) = reference_api.requests.matching("POST", "/ScheduledReport$")
     assert post.body["ExecuteNow"] is True
     assert TIMESTAMP.match(post.body["QueryStartTime"]) and TIMESTAMP.match(post.body["QueryEndTime"])
@@ -239,8 +272,7 @@ def test_executions_404_before_first_run_then_pending_then_completed(hook: Any,
     running = hook.get_latest_execution(report.report_id)
     assert running is not None and running.execution_status == "Running"
     latest_call = reference_api.requests.matching("GET", "/ScheduledReport/execution/")[-1]
-    assert set((latest_call.param("executionStatus") or "").split(";")) == {"Pending", "Running", "Paused",
-                                                                              "Completed"}
+    assert set((latest_call.param("executionStatus") or "").split(";")) == {"Pending", "Running", "Paused", "Completed"}
     completed = hook.get_latest_execution(report.report_id)
     assert completed is not None and completed.is_completed and completed.report_access_secure_link
     assert completed.execution_id == running.execution_id
@@ -260,8 +292,9 @@ def test_execution_history_with_get_latest_execution_false(hook: Any, reference_
     assert len(latest) == 1
 
 
-def test_executions_of_a_deleted_report_are_not_mistaken_for_not_run_yet(hook: Any,
-                                                                        reference_api: ReferenceServer) -> None:
+def test_executions_of_a_deleted_report_are_not_mistaken_for_not_run_yet(
+    hook: Any, reference_api: ReferenceServer
+) -> None:
     report, _ = run_one_off_report(hook, reference_api)
     hook.delete_report(report.report_id)
     with pytest.raises(exceptions.PartnerInsightsNotFoundError):
@@ -277,7 +310,8 @@ def test_executions_of_a_deleted_report_are_not_mistaken_for_not_run_yet(hook: A
     ids=["filter-then-latest", "latest-then-filter"],
 )
 def test_latest_completed_execution_is_found_while_a_newer_run_is_pending(
-        hook: Any, reference_api: ReferenceServer, latest_then_filter: bool) -> None:
+    hook: Any, reference_api: ReferenceServer, latest_then_filter: bool
+) -> None:
     # PARADIGM-CMP does not say whether getLatestExecution=true picks the latest run before or after the
     # executionStatus filter; both readings must give the completed run to a caller asking for Completed.
     reference_api.configure(latest_then_filter=latest_then_filter)
@@ -299,15 +333,17 @@ async def test_async_executions_404_then_completed(hook: Any, reference_api: Ref
     finally:
         await hook.aclose()
     calls = reference_api.requests.matching("GET", "/ScheduledReport/execution/")
-    assert all(call.headers.get("ms-requestid") and call.headers["authorization"].startswith("Bearer ")
-               for call in calls)
+    assert all(
+        call.headers.get("ms-requestid") and call.headers["authorization"].startswith("Bearer ") for call in calls
+    )
 
 
 # ------------------------------------------------------------------------------------------ secure links
 
 
 def test_download_via_secure_link_without_authorization_and_resume_with_range(
-        hook: Any, reference_api: ReferenceServer) -> None:
+    hook: Any, reference_api: ReferenceServer
+) -> None:
     report, execution = run_one_off_report(hook, reference_api)
     expected = reference_api.api.report_bytes(report.report_id, execution.execution_id)
     assert download(hook, execution.report_access_secure_link) == expected
@@ -319,8 +355,9 @@ def test_download_via_secure_link_without_authorization_and_resume_with_range(
     assert ranged.headers.get("range") == "bytes=100-"
 
 
-def test_secure_link_on_a_host_not_allowed_is_refused_before_connecting(hook: Any,
-                                                                        reference_api: ReferenceServer) -> None:
+def test_secure_link_on_a_host_not_allowed_is_refused_before_connecting(
+    hook: Any, reference_api: ReferenceServer
+) -> None:
     _, execution = run_one_off_report(hook, reference_api)
     elsewhere = execution.report_access_secure_link.replace("://127.0.0.1:", "://localhost:")
     with pytest.raises(exceptions.PartnerInsightsValidationError):
@@ -328,8 +365,9 @@ def test_secure_link_on_a_host_not_allowed_is_refused_before_connecting(hook: An
     assert reference_api.requests.downloads == []
 
 
-def test_expired_secure_link_raises_link_expired_without_the_signature(hook: Any,
-                                                                       reference_api: ReferenceServer) -> None:
+def test_expired_secure_link_raises_link_expired_without_the_signature(
+    hook: Any, reference_api: ReferenceServer
+) -> None:
     _, execution = run_one_off_report(hook, reference_api)
     reference_api.expire_links()
     with pytest.raises(exceptions.PartnerInsightsLinkExpiredError) as caught:
@@ -337,14 +375,15 @@ def test_expired_secure_link_raises_link_expired_without_the_signature(hook: Any
     assert "sig=" not in str(caught.value) and execution.report_access_secure_link not in str(caught.value)
 
 
-def test_download_dropped_mid_body_raises_then_resumes_from_offset(hook: Any,
-                                                                    reference_api: ReferenceServer) -> None:
+def test_download_dropped_mid_body_raises_then_resumes_from_offset(hook: Any, reference_api: ReferenceServer) -> None:
     report, execution = run_one_off_report(hook, reference_api)
     expected = reference_api.api.report_bytes(report.report_id, execution.execution_id)
     reference_api.faults.add("drop", path="^/blobstore/", after_bytes=50)
     received = b""
-    with pytest.raises(exceptions.PartnerInsightsApiError) as caught, \
-            hook.open_secure_link(execution.report_access_secure_link) as response:
+    with (
+        pytest.raises(exceptions.PartnerInsightsApiError) as caught,
+        hook.open_secure_link(execution.report_access_secure_link) as response,
+    ):
         for chunk in response.iter_raw(chunk_size=16):
             received += chunk
     assert "sig=" not in str(caught.value)
@@ -384,8 +423,9 @@ def test_401_renews_the_token_once_and_retries(hook: Any, reference_api: Referen
     assert retried.headers["authorization"].startswith("Bearer ")
 
 
-def test_retries_give_up_with_an_error_naming_request_ids_but_no_token(make_hook: Any,
-                                                                       reference_api: ReferenceServer) -> None:
+def test_retries_give_up_with_an_error_naming_request_ids_but_no_token(
+    make_hook: Any, reference_api: ReferenceServer
+) -> None:
     hook = make_hook(max_retries=2)
     reference_api.faults.add("status", status=503, path="/ScheduledDataset$", count=10)
     with pytest.raises(exceptions.PartnerInsightsApiError) as caught:
@@ -399,8 +439,9 @@ def test_retries_give_up_with_an_error_naming_request_ids_but_no_token(make_hook
 
 def test_http_200_error_envelope_raises_and_is_not_retried(hook: Any, reference_api: ReferenceServer) -> None:
     query = hook.create_query(name="envelope", query=QUERY_TEXT)
-    reference_api.faults.add("error_envelope", status=400, message="Invalid report parameters",
-                             path="/ScheduledReport$", method="POST")
+    reference_api.faults.add(
+        "error_envelope", status=400, message="Invalid report parameters", path="/ScheduledReport$", method="POST"
+    )
     with pytest.raises(exceptions.PartnerInsightsApiError) as caught:
         hook.create_report(report_name="envelope", query_id=query.query_id, execute_now=True)
     assert caught.value.status_code == 400 and "Invalid report parameters" in str(caught.value)
@@ -411,14 +452,14 @@ def test_http_200_error_envelope_raises_and_is_not_retried(hook: Any, reference_
 # ------------------------------------------------------------------------------------------ other readings
 
 
-def test_capitalised_envelope_and_pascal_case_items_are_understood(hook: Any,
-                                                                   reference_api: ReferenceServer) -> None:
+def test_capitalised_envelope_and_pascal_case_items_are_understood(hook: Any, reference_api: ReferenceServer) -> None:
     reference_api.configure(capitalised_envelope=True, pascal_case_items=True)
     assert "DynamicsUsage" in {dataset.name for dataset in hook.list_datasets()}
     report, execution = run_one_off_report(hook, reference_api)
     assert report.report_id and report.report_name == "reference one-off"
     assert download(hook, execution.report_access_secure_link) == reference_api.api.report_bytes(
-        report.report_id, execution.execution_id)
+        report.report_id, execution.execution_id
+    )
     assert hook.delete_report(report.report_id).report_id == report.report_id
 
 
@@ -459,5 +500,6 @@ def test_cmp_program_at_v1_1(make_hook: Any, reference_api: ReferenceServer) -> 
     execution = hook.get_latest_execution(report.report_id)
     assert execution is not None and execution.is_completed
     assert download(hook, execution.report_access_secure_link) == reference_api.api.report_bytes(
-        report.report_id, execution.execution_id)
+        report.report_id, execution.execution_id
+    )
     assert all(call.path.startswith("/insights/v1.1/cmp/") for call in reference_api.requests.api)

@@ -73,6 +73,7 @@ def assert_no_secret(text: str, settings: ConnectionSettings, *extra_secrets: st
 
 # --- every grant gets a token the API accepts ------------------------------------------------------
 
+
 @pytest.mark.parametrize("auth_type", ["client_credentials", "certificate", "password", "refresh_token"])
 def test_each_grant_gets_a_token_the_api_accepts(sb: Any, auth_type: str) -> None:
     settings = settings_for(sb, auth_type)
@@ -129,6 +130,7 @@ def test_msal_http_client_restores_only_the_authority_port() -> None:
 
 
 # --- refusals are clear and leak nothing -------------------------------------------------------------
+
 
 def test_wrong_client_secret_is_refused_clearly(sb: Any, caplog: pytest.LogCaptureFixture) -> None:
     wrong = "definitely-wrong-secret-value"
@@ -224,6 +226,7 @@ def test_entra_id_server_error_is_an_auth_error_without_secrets(sb: Any) -> None
 
 
 # --- one cache per identity per process, renewal, invalidation ---------------------------------------
+
 
 def test_two_providers_for_the_same_identity_share_one_token(sb: Any) -> None:
     first = get_token_provider(settings_for(sb))
@@ -330,6 +333,7 @@ def test_concurrent_threads_cause_one_acquisition(sb: Any) -> None:
 
 
 # --- async ---------------------------------------------------------------------------------------------
+
 
 async def test_aget_token_returns_a_token_the_api_accepts(sb: Any) -> None:
     settings = settings_for(sb)

@@ -87,7 +87,8 @@ def request_counts(stats: Mapping[str, Any]) -> dict[tuple[str, str], int]:
 def state_changing_calls(stats: Mapping[str, Any]) -> int:
     """How many POST/PUT/DELETE requests reached the Insights API (token requests excluded)."""
     return sum(
-        number for (method, route), number in request_counts(stats).items()
+        number
+        for (method, route), number in request_counts(stats).items()
         if method in STATE_CHANGING_METHODS and "token" not in route.lower() and "_sandbox" not in route
     )
 
@@ -95,7 +96,8 @@ def state_changing_calls(stats: Mapping[str, Any]) -> int:
 def api_calls(stats: Mapping[str, Any]) -> int:
     """How many requests reached the Insights API (token requests excluded)."""
     return sum(
-        number for (_, route), number in request_counts(stats).items()
+        number
+        for (_, route), number in request_counts(stats).items()
         if "token" not in route.lower() and "_sandbox" not in route
     )
 
@@ -152,6 +154,9 @@ def create_recurring_report(sb: Any, conn_id: str, name: str = "recurring", star
     hook = PartnerInsightsHook(partner_insights_conn_id=conn_id)
     query = hook.create_query(name=f"{name} query", query=QUERY_TEXT)
     return hook.create_report(
-        report_name=name, query_id=query.query_id, execute_now=False,
-        start_time=future_start(sb, start_in_hours), recurrence_interval=24,
+        report_name=name,
+        query_id=query.query_id,
+        execute_now=False,
+        start_time=future_start(sb, start_in_hours),
+        recurrence_interval=24,
     ).report_id

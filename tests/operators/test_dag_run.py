@@ -22,8 +22,11 @@ def complete_executions_once_polled_twice(sb, stop: threading.Event) -> None:
     execution back until a second read therefore proves the run went through the trigger.
     """
     while not stop.is_set():
-        reads = sum(n for (method, route), n in request_counts(sb.admin.stats()).items()
-                    if method == "GET" and "execution" in route.lower())
+        reads = sum(
+            n
+            for (method, route), n in request_counts(sb.admin.stats()).items()
+            if method == "GET" and "execution" in route.lower()
+        )
         if reads >= 2:
             sb.admin.advance_clock(3 * 3600)
             return

@@ -35,7 +35,9 @@ def query_id(sb, insights_conn):
     """A query of its own for each test (the sandbox keeps state between tests), on CustomersAndTenants
     (minimumRecurrenceInterval 24 in the sandbox)."""
     return PartnerInsightsCreateQueryOperator(
-        task_id="q", name=f"report test {uuid.uuid4().hex[:8]}", query=QUERY_TEXT,
+        task_id="q",
+        name=f"report test {uuid.uuid4().hex[:8]}",
+        query=QUERY_TEXT,
         partner_insights_conn_id=insights_conn,
     ).execute(task_context())
 
@@ -56,8 +58,10 @@ def reports(sb, query_id):
 def test_one_off_report_with_data_window(sb, insights_conn, query_id):
     context = task_context()
     report_id = report_op(
-        insights_conn, query_id,
-        query_start_time="2024-01-01T00:00:00+00:00", query_end_time=datetime(2024, 1, 2, tzinfo=timezone.utc),
+        insights_conn,
+        query_id,
+        query_start_time="2024-01-01T00:00:00+00:00",
+        query_end_time=datetime(2024, 1, 2, tzinfo=timezone.utc),
     ).execute(context)
 
     [report] = [r for r in reports(sb, query_id) if r["reportId"] == report_id]
@@ -109,8 +113,14 @@ def test_a_failed_one_off_report_is_replaced_on_retry(sb, insights_conn, query_i
 def test_recurring_report(sb, insights_conn, query_id):
     start = future_start(sb)
     report_id = report_op(
-        insights_conn, query_id, report_name=f"weekly revenue {query_id[:8]}", execute_now=False,
-        start_time=start.isoformat(), recurrence_interval="168", recurrence_count=4, format="TSV",
+        insights_conn,
+        query_id,
+        report_name=f"weekly revenue {query_id[:8]}",
+        execute_now=False,
+        start_time=start.isoformat(),
+        recurrence_interval="168",
+        recurrence_count=4,
+        format="TSV",
     ).execute(task_context())
 
     [report] = reports(sb, query_id)
@@ -129,8 +139,10 @@ def test_recurring_report(sb, insights_conn, query_id):
         ({"execute_now": False, "start_time": "+5h", "recurrence_interval": 3}, "recurrence_interval"),
         ({"execute_now": False, "start_time": "+5h", "recurrence_interval": 2161}, "recurrence_interval"),
         ({"execute_now": False, "start_time": "+5h", "recurrence_interval": 12}, "recurrence_interval"),
-        ({"execute_now": False, "start_time": "+5h", "recurrence_interval": 24, "recurrence_count": 0},
-         "recurrence_count"),
+        (
+            {"execute_now": False, "start_time": "+5h", "recurrence_interval": 24, "recurrence_count": 0},
+            "recurrence_count",
+        ),
         ({"format": "xlsx"}, "format"),
         ({"callback_method": "PATCH"}, "callback_method"),
         ({"callback_url": "ftp://example.com/x"}, "callback_url"),
@@ -138,9 +150,18 @@ def test_recurring_report(sb, insights_conn, query_id):
         ({"query_start_time": "yesterday"}, "query_start_time"),
     ],
     ids=[
-        "empty name", "start in 1h", "start in 3h", "interval below 4", "interval above 2160",
-        "interval below the dataset minimum", "count 0", "format", "callback method", "callback url",
-        "window reversed", "unparseable time",
+        "empty name",
+        "start in 1h",
+        "start in 3h",
+        "interval below 4",
+        "interval above 2160",
+        "interval below the dataset minimum",
+        "count 0",
+        "format",
+        "callback method",
+        "callback url",
+        "window reversed",
+        "unparseable time",
     ],
 )
 def test_bad_input_fails_before_any_state_change(sb, insights_conn, query_id, kwargs, field):
@@ -159,7 +180,10 @@ def test_bad_input_fails_before_any_state_change(sb, insights_conn, query_id, kw
 def test_interval_error_names_the_dataset_minimum(sb, insights_conn, query_id):
     with pytest.raises(PartnerInsightsValidationError, match="24") as raised:
         report_op(
-            insights_conn, query_id, execute_now=False, recurrence_interval=12,
+            insights_conn,
+            query_id,
+            execute_now=False,
+            recurrence_interval=12,
             start_time=future_start(sb),
         ).execute(task_context())
 
@@ -168,7 +192,10 @@ def test_interval_error_names_the_dataset_minimum(sb, insights_conn, query_id):
 
 def test_pause_resume_delete(sb, insights_conn, query_id):
     report_id = report_op(
-        insights_conn, query_id, execute_now=False, recurrence_interval=24,
+        insights_conn,
+        query_id,
+        execute_now=False,
+        recurrence_interval=24,
         start_time=future_start(sb),
     ).execute(task_context())
 

@@ -271,8 +271,13 @@ class ReferenceApi:
             self.queries = {}
             for system in system_queries_for(self.settings.program):
                 self.queries[system.query_id] = StoredQuery(
-                    query_id=system.query_id, name=system.name, query=system.query, description=system.description,
-                    type="system", user="", created_time="2021-01-01T00:00:00Z",
+                    query_id=system.query_id,
+                    name=system.name,
+                    query=system.query,
+                    description=system.description,
+                    type="system",
+                    user="",
+                    created_time="2021-01-01T00:00:00Z",
                 )
             self.reports = {}
             self.executions = {}
@@ -295,8 +300,9 @@ class ReferenceApi:
         :param status: pin the status (e.g. ``Completed`` or ``Failed``); by default it follows the poll lifecycle.
         """
         with self._lock:
-            execution = StoredExecution(execution_id=str(uuid.uuid4()), report_id=report_id, created=utc_now(),
-                                        forced_status=status)
+            execution = StoredExecution(
+                execution_id=str(uuid.uuid4()), report_id=report_id, created=utc_now(), forced_status=status
+            )
             self.executions.setdefault(report_id, []).append(execution)
             return execution.execution_id
 
@@ -321,8 +327,9 @@ class ReferenceApi:
             return item
         return {_pascal(key): value for key, value in item.items()}
 
-    def envelope(self, value: Sequence[Any], *, message: str | None, status: int = 200,
-                 next_link: str | None = None) -> dict[str, Any]:
+    def envelope(
+        self, value: Sequence[Any], *, message: str | None, status: int = 200, next_link: str | None = None
+    ) -> dict[str, Any]:
         """The response envelope (FIRST-CALL-MPN; CMP pages omit ``nextLink`` and ``dataRedacted``)."""
         mpn = self.settings.program == "mpn"
         body: dict[str, Any] = {"value": list(value)}
@@ -341,14 +348,15 @@ class ReferenceApi:
         """An error answer: the envelope with an empty value, the status echoed in the body."""
         return ApiResponse(status, self.envelope([], message=message, status=status))
 
-    def _page(self, items: list[dict[str, Any]], query: Mapping[str, str], route: str, message: str | None
-              ) -> ApiResponse:
+    def _page(
+        self, items: list[dict[str, Any]], query: Mapping[str, str], route: str, message: str | None
+    ) -> ApiResponse:
         """Cut ``items`` into a page (undocumented ``skipToken``); link the rest with ``nextLink``."""
         size = self.settings.page_size
         start = int(query.get("skiptoken", "0") or 0)
         if not size:
             return ApiResponse(200, self.envelope(items, message=message))
-        page, rest = items[start:start + size], items[start + size:]
+        page, rest = items[start : start + size], items[start + size :]
         link = None
         if rest:
             params = {name: value for name, value in query.items() if name != "skiptoken"}
@@ -449,8 +457,11 @@ class ReferenceApi:
         limit_text = clauses.get("LIMIT", "").strip()
         if limit_text and (not limit_text.isdigit() or int(limit_text) == 0):
             raise ApiError(400, MSG_INVALID_REPORT_PARAMETERS)
-        return ParsedQueryText(dataset=dataset, columns=tuple(known[c.lower()] for c in columns),
-                               limit=int(limit_text) if limit_text else None)
+        return ParsedQueryText(
+            dataset=dataset,
+            columns=tuple(known[c.lower()] for c in columns),
+            limit=int(limit_text) if limit_text else None,
+        )
 
     @staticmethod
     def _clauses(rest: str) -> dict[str, str]:
@@ -461,11 +472,18 @@ class ReferenceApi:
         return clauses
 
     def _query_item(self, query: StoredQuery) -> dict[str, Any]:
-        return self._item({
-            "queryId": query.query_id, "name": query.name, "description": query.description, "query": query.query,
-            "type": query.type, "user": query.user, "createdTime": query.created_time,
-            "modifiedTime": query.modified_time,
-        })
+        return self._item(
+            {
+                "queryId": query.query_id,
+                "name": query.name,
+                "description": query.description,
+                "query": query.query,
+                "type": query.type,
+                "user": query.user,
+                "createdTime": query.created_time,
+                "modifiedTime": query.modified_time,
+            }
+        )
 
     def get_queries(self, query: Mapping[str, str]) -> ApiResponse:
         """GET ScheduledQueries (GET-QUERIES): system and user-defined by default; the four filters."""
@@ -495,8 +513,13 @@ class ReferenceApi:
             raise ApiError(400, MSG_NULL_OR_MISSING)
         self.parse_query_text(text)
         stored = StoredQuery(
-            query_id=str(uuid.uuid4()), name=name, query=text, description=fields.get("description"),
-            type="userDefined", user=self.user, created_time=format_time(utc_now()),
+            query_id=str(uuid.uuid4()),
+            name=name,
+            query=text,
+            description=fields.get("description"),
+            type="userDefined",
+            user=self.user,
+            created_time=format_time(utc_now()),
         )
         self.queries[stored.query_id] = stored
         item = self._query_item(stored)
@@ -539,17 +562,26 @@ class ReferenceApi:
     # ------------------------------------------------------------------------------ reports
     def _report_item(self, report: StoredReport) -> dict[str, Any]:
         item: dict[str, Any] = {
-            "reportId": report.report_id, "reportName": report.report_name, "description": report.description,
-            "queryId": report.query_id, "query": report.query, "user": report.user,
-            "createdTime": report.created_time, "modifiedTime": report.modified_time,
+            "reportId": report.report_id,
+            "reportName": report.report_name,
+            "description": report.description,
+            "queryId": report.query_id,
+            "query": report.query,
+            "user": report.user,
+            "createdTime": report.created_time,
+            "modifiedTime": report.modified_time,
         }
         if self.settings.program == "mpn":
             item["executeNow"] = report.execute_now
-        item.update({
-            "startTime": report.start_time, "reportStatus": report.report_status,
-            "recurrenceInterval": report.recurrence_interval, "recurrenceCount": report.recurrence_count,
-            "callbackUrl": report.callback_url,
-        })
+        item.update(
+            {
+                "startTime": report.start_time,
+                "reportStatus": report.report_status,
+                "recurrenceInterval": report.recurrence_interval,
+                "recurrenceCount": report.recurrence_count,
+                "callbackUrl": report.callback_url,
+            }
+        )
         if self.settings.program == "mpn":
             item["CallbackMethod"] = report.callback_method  # capitalised as in FIRST-CALL-MPN
         item["format"] = report.format
@@ -581,15 +613,26 @@ class ReferenceApi:
             raise ApiError(400, MSG_INVALID_QUERY_ID)
         execute_now = _as_bool(fields.get("executenow"), default=False)
         self._check_query_window(fields)
-        start_time, interval, count = self._check_schedule(fields, stored_query, execute_now=execute_now,
-                                                           enforce_lead=True)
+        start_time, interval, count = self._check_schedule(
+            fields, stored_query, execute_now=execute_now, enforce_lead=True
+        )
         report_format, callback_url, callback_method = self._check_delivery(fields)
         report = StoredReport(
-            report_id=str(uuid.uuid4()), report_name=name, description=fields.get("description"),
-            query_id=stored_query.query_id, query=stored_query.query, user=self.user,
-            created_time=format_time(utc_now()), start_time=start_time, execute_now=execute_now,
-            recurrence_interval=interval, recurrence_count=count, format=report_format, callback_url=callback_url,
-            callback_method=callback_method, query_start_time=fields.get("querystarttime"),
+            report_id=str(uuid.uuid4()),
+            report_name=name,
+            description=fields.get("description"),
+            query_id=stored_query.query_id,
+            query=stored_query.query,
+            user=self.user,
+            created_time=format_time(utc_now()),
+            start_time=start_time,
+            execute_now=execute_now,
+            recurrence_interval=interval,
+            recurrence_count=count,
+            format=report_format,
+            callback_url=callback_url,
+            callback_method=callback_method,
+            query_start_time=fields.get("querystarttime"),
             query_end_time=fields.get("queryendtime"),
         )
         self.reports[report.report_id] = report
@@ -607,8 +650,9 @@ class ReferenceApi:
                 except ValueError as err:
                     raise ApiError(500, MSG_INTERNAL_CREATE.format(correlation_id=uuid.uuid4())) from err
 
-    def _check_schedule(self, fields: Mapping[str, Any], stored_query: StoredQuery, *, execute_now: bool,
-                        enforce_lead: bool) -> tuple[str | None, int | None, int | None]:
+    def _check_schedule(
+        self, fields: Mapping[str, Any], stored_query: StoredQuery, *, execute_now: bool, enforce_lead: bool
+    ) -> tuple[str | None, int | None, int | None]:
         """StartTime / RecurrenceInterval / RecurrenceCount; all ignored when ExecuteNow is true."""
         if execute_now:
             return None, None, None
@@ -668,14 +712,18 @@ class ReferenceApi:
         required = ["reportname", "starttime"] + (["format", "callbackurl"] if self.settings.program == "cmp" else [])
         if any(not fields.get(name) for name in required):
             raise ApiError(400, MSG_NULL_OR_MISSING)
-        stored_query = self.queries.get(report.query_id) or StoredQuery(report.query_id, "", report.query, None,
-                                                                         "userDefined", "", "")
+        stored_query = self.queries.get(report.query_id) or StoredQuery(
+            report.query_id, "", report.query, None, "userDefined", "", ""
+        )
         merged = {"recurrenceinterval": report.recurrence_interval, **fields}
-        start_time, interval, count = self._check_schedule(merged, stored_query, execute_now=False,
-                                                           enforce_lead=False)
+        start_time, interval, count = self._check_schedule(merged, stored_query, execute_now=False, enforce_lead=False)
         report_format, callback_url, callback_method = self._check_delivery(
-            {"format": report.format, "callbackurl": report.callback_url, "callbackmethod": report.callback_method,
-             **fields}
+            {
+                "format": report.format,
+                "callbackurl": report.callback_url,
+                "callbackmethod": report.callback_method,
+                **fields,
+            }
         )
         report.report_name = fields["reportname"]
         report.description = fields.get("description", report.description)
@@ -721,22 +769,30 @@ class ReferenceApi:
             execution.generated_time = format_time(utc_now())
         expiry = utc_now() + datetime.timedelta(seconds=self.settings.link_lifetime_s)
         item: dict[str, Any] = {
-            "executionId": execution.execution_id, "reportId": report.report_id,
-            "recurrenceInterval": report.recurrence_interval, "recurrenceCount": report.recurrence_count,
+            "executionId": execution.execution_id,
+            "reportId": report.report_id,
+            "recurrenceInterval": report.recurrence_interval,
+            "recurrenceCount": report.recurrence_count,
             "callbackUrl": report.callback_url,
         }
         if self.settings.program == "mpn":
             item["CallbackMethod"] = report.callback_method
         item.update({"format": report.format, "executionStatus": status})
         if self.settings.program == "mpn":
-            item["reportLocation"] = f"{report.report_id}/{execution.execution_id}.{report.format}" if completed \
-                else None
-        item.update({
-            "reportAccessSecureLink": self._make_link(report.report_id, execution.execution_id, report.format, expiry)
-            if completed else None,
-            "reportExpiryTime": format_time(expiry) if completed else None,
-            "reportGeneratedTime": execution.generated_time if completed else None,
-        })
+            item["reportLocation"] = (
+                f"{report.report_id}/{execution.execution_id}.{report.format}" if completed else None
+            )
+        item.update(
+            {
+                "reportAccessSecureLink": self._make_link(
+                    report.report_id, execution.execution_id, report.format, expiry
+                )
+                if completed
+                else None,
+                "reportExpiryTime": format_time(expiry) if completed else None,
+                "reportGeneratedTime": execution.generated_time if completed else None,
+            }
+        )
         return self._item(item)
 
     def get_executions(self, report_ids: str, query: Mapping[str, str]) -> ApiResponse:
@@ -790,8 +846,11 @@ class ReferenceApi:
             for run in self.executions.get(report.report_id, []):
                 if run.forced_status is None and self._status(run) != "Completed":
                     run.polls_seen += 1
-            if report.execute_now and all(self._status(run) == "Completed" for run in self.executions[
-                    report.report_id]) and self.executions[report.report_id]:
+            if (
+                report.execute_now
+                and all(self._status(run) == "Completed" for run in self.executions[report.report_id])
+                and self.executions[report.report_id]
+            ):
                 report.report_status = "Inactive"  # [INFERRED] a one-off report that has run
 
     # ------------------------------------------------------------------------------ report files
@@ -802,7 +861,7 @@ class ReferenceApi:
                 digest = hashlib.sha256(f"{seed}|{column}|{index}".encode()).digest()
                 row[column] = round(int.from_bytes(digest[:4], "big") / 1000, 2)
             else:
-                row[column] = f"{column} {index}, \"q\"" if index % 7 == 3 else f"{column}-{index}"
+                row[column] = f'{column} {index}, "q"' if index % 7 == 3 else f"{column}-{index}"
         return row
 
     def _render_report(self, report: StoredReport, execution_id: str) -> bytes:

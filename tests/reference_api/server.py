@@ -184,7 +184,8 @@ class RequestLog:
     def matching(self, method: str | None = None, path: str | None = None) -> list[RecordedRequest]:
         """Requests with this method and whose path matches the regex ``path`` (searched, case-insensitive)."""
         return [
-            item for item in self
+            item
+            for item in self
             if (method is None or item.method == method.upper())
             and (path is None or re.search(path, item.path, re.IGNORECASE))
         ]
@@ -272,8 +273,15 @@ class ReferenceServer:
     :param settings: initial :class:`ReferenceSettings` values.
     """
 
-    def __init__(self, *, certificate: ServerCertificate, program: str = "mpn", base_path: str | None = None,
-                 host: str = "127.0.0.1", **settings: Any):
+    def __init__(
+        self,
+        *,
+        certificate: ServerCertificate,
+        program: str = "mpn",
+        base_path: str | None = None,
+        host: str = "127.0.0.1",
+        **settings: Any,
+    ):
         self.certificate = certificate
         self.host = host
         self.base_path = (base_path or BASE_PATHS[program]).rstrip("/")
@@ -281,7 +289,8 @@ class ReferenceServer:
         self.requests = RequestLog()
         self._link_key = secrets.token_bytes(32)
         self.api = ReferenceApi(
-            base_url_getter=lambda: self.base_url, link_maker=self._make_link,
+            base_url_getter=lambda: self.base_url,
+            link_maker=self._make_link,
             settings=ReferenceSettings(program=program, **settings),
         )
         self._httpd: _TLSServer | None = None
@@ -296,8 +305,9 @@ class ReferenceServer:
         httpd.reference = self
         httpd.ssl_context = context
         self._httpd = httpd
-        self._thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="reference-insights-api", daemon=True)
+        self._thread = threading.Thread(
+            target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, name="reference-insights-api", daemon=True
+        )
         self._thread.start()
         return self
 
@@ -383,25 +393,35 @@ class ReferenceServer:
         extra = json.loads(extra) if isinstance(extra, str) else dict(extra)
         pems = [self.ca_path.read_bytes()]
         token_verify = extra.get("verify")
-        if isinstance(token_verify, str) and token_verify.lower() not in ("true", "false", "") \
-                and Path(token_verify).is_file():
+        if (
+            isinstance(token_verify, str)
+            and token_verify.lower() not in ("true", "false", "")
+            and Path(token_verify).is_file()
+        ):
             pems.insert(0, Path(token_verify).read_bytes())
         bundle = (bundle_dir or self.ca_path.parent) / f"trust-{self.port}.pem"
         bundle.write_bytes(b"\n".join(pem.rstrip(b"\n") + b"\n" for pem in pems))
-        extra.update({
-            "api_base_url": self.base_url,
-            "program": self.api.settings.program,
-            "verify": str(bundle),
-            "allowed_download_hosts": self.blob_host,
-        })
+        extra.update(
+            {
+                "api_base_url": self.base_url,
+                "program": self.api.settings.program,
+                "verify": str(bundle),
+                "allowed_download_hosts": self.blob_host,
+            }
+        )
         conn["extra"] = extra
         return conn
 
     def _make_link(self, report_id: str, execution_id: str, report_format: str, expiry: datetime.datetime) -> str:
         path = f"{BLOB_PREFIX}{report_id}/{execution_id}.{report_format}"
         expiry_text = format_time(expiry)
-        params = {"sv": "2021-08-06", "sr": "b", "sp": "r", "se": expiry_text,
-                  "sig": sign(self._link_key, path, expiry_text)}
+        params = {
+            "sv": "2021-08-06",
+            "sr": "b",
+            "sp": "r",
+            "se": expiry_text,
+            "sig": sign(self._link_key, path, expiry_text),
+        }
         return f"{self.url}{path}?{urlencode(params, quote_via=quote)}"
 
     # ------------------------------------------------------------------------------ serving
@@ -410,7 +430,8 @@ class ReferenceServer:
         parts = urlsplit(handler.path)
         query_pairs = parse_qsl(parts.query, keep_blank_values=True)
         record = RecordedRequest(
-            method=handler.command, path=parts.path,
+            method=handler.command,
+            path=parts.path,
             query={name: [v for n, v in query_pairs if n == name] for name, _ in query_pairs},
             headers={name.lower(): value for name, value in handler.headers.items()},
         )
@@ -436,8 +457,14 @@ class ReferenceServer:
         length = int(handler.headers.get("Content-Length") or 0)
         return handler.rfile.read(length) if length > 0 else b""
 
-    def _serve_api(self, handler: BaseHTTPRequestHandler, path: str, query_pairs: list[tuple[str, str]],
-                   raw_body: bytes, record: RecordedRequest) -> int:
+    def _serve_api(
+        self,
+        handler: BaseHTTPRequestHandler,
+        path: str,
+        query_pairs: list[tuple[str, str]],
+        raw_body: bytes,
+        record: RecordedRequest,
+    ) -> int:
         prefix = self.base_path.lower() + "/"
         if not path.lower().startswith(prefix):
             return self._send_json(handler, ApiResponse(404, {"message": "Resource not found"}))
@@ -450,7 +477,7 @@ class ReferenceServer:
         if raw_body and not isinstance(record.body, (dict, list)):
             return self._send_json(handler, self.api.error(400, "Null or missing value"))
         query = {name.lower(): value for name, value in query_pairs}
-        response = self.api.handle(handler.command, path[len(prefix):], query, record.body)
+        response = self.api.handle(handler.command, path[len(prefix) :], query, record.body)
         return self._send_json(handler, response)
 
     def _common_headers(self, handler: BaseHTTPRequestHandler) -> dict[str, str]:
@@ -521,8 +548,12 @@ class ReferenceServer:
     # ------------------------------------------------------------------------------ secure links
     def _serve_download(self, handler: BaseHTTPRequestHandler, path: str, params: dict[str, str]) -> int:
         if handler.headers.get("Authorization"):
-            return self._send_blob_error(handler, 400, "InvalidAuthenticationInfo",
-                                         "A pre-authorised link must not carry an Authorization header.")
+            return self._send_blob_error(
+                handler,
+                400,
+                "InvalidAuthenticationInfo",
+                "A pre-authorised link must not carry an Authorization header.",
+            )
         expiry_text = params.get("se", "")
         expected = sign(self._link_key, path, expiry_text)
         if not secrets.compare_digest(params.get("sig", ""), expected):
@@ -561,8 +592,9 @@ class ReferenceServer:
 
     @staticmethod
     def _send_blob_error(handler: BaseHTTPRequestHandler, status: int, code: str, message: str) -> int:
-        payload = (f'<?xml version="1.0" encoding="utf-8"?><Error><Code>{code}</Code>'
-                   f"<Message>{message}</Message></Error>").encode()
+        payload = (
+            f'<?xml version="1.0" encoding="utf-8"?><Error><Code>{code}</Code><Message>{message}</Message></Error>'
+        ).encode()
         handler.send_response(status)
         handler.send_header("Content-Type", "application/xml")
         handler.send_header("Content-Length", str(len(payload)))

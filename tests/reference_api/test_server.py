@@ -29,11 +29,17 @@ class Client:
         self.server = server
         self.session = requests.Session()
 
-    def call(self, method: str, route: str, *, params: dict | None = None, body: Any = None,
-             headers: dict | None = None) -> requests.Response:
+    def call(
+        self, method: str, route: str, *, params: dict | None = None, body: Any = None, headers: dict | None = None
+    ) -> requests.Response:
         return self.session.request(
-            method, f"{self.server.base_url}/{route}", params=params, json=body,
-            headers={**TOKEN, **(headers or {})}, verify=str(self.server.ca_path), timeout=10,
+            method,
+            f"{self.server.base_url}/{route}",
+            params=params,
+            json=body,
+            headers={**TOKEN, **(headers or {})},
+            verify=str(self.server.ca_path),
+            timeout=10,
         )
 
     def ok(self, method: str, route: str, **kwargs: Any) -> dict:
@@ -58,8 +64,9 @@ def create_query(client: Client, text: str = QUERY_TEXT) -> str:
 
 
 def create_one_off_report(client: Client, query_id: str, **extra: Any) -> dict:
-    body = client.ok("POST", "ScheduledReport", body={"ReportName": "r1", "QueryId": query_id, "ExecuteNow": True,
-                                                      **extra})
+    body = client.ok(
+        "POST", "ScheduledReport", body={"ReportName": "r1", "QueryId": query_id, "ExecuteNow": True, **extra}
+    )
     return body["value"][0]
 
 
@@ -82,8 +89,9 @@ def test_datasets_envelope_is_the_documented_camel_case_mpn_envelope(client: Cli
 
 
 def test_missing_bearer_token_is_401(client: Client) -> None:
-    response = client.session.get(f"{client.server.base_url}/ScheduledDataset", verify=str(client.server.ca_path),
-                                  timeout=10)
+    response = client.session.get(
+        f"{client.server.base_url}/ScheduledDataset", verify=str(client.server.ca_path), timeout=10
+    )
     assert response.status_code == 401
     assert response.json()["message"] == "Unauthorized"
 
@@ -129,11 +137,15 @@ def test_test_query_result_by_text_or_id_returns_rows_keyed_by_column(client: Cl
     rows = client.ok("GET", "ScheduledQueries/testQueryResult", params={"exportQuery": QUERY_TEXT})["value"]
     assert len(rows) == 10 and set(rows[0]) == {"SubscriptionId", "CustomerName", "TotalSoldSeats"}
     query_id = create_query(client)
-    by_id = client.ok("GET", "ScheduledQueries/testQueryResult",
-                      params={"queryId": query_id, "startTime": future(-48), "endTime": future(-1)})
+    by_id = client.ok(
+        "GET",
+        "ScheduledQueries/testQueryResult",
+        params={"queryId": query_id, "startTime": future(-48), "endTime": future(-1)},
+    )
     assert by_id["value"] == rows
-    both = client.call("GET", "ScheduledQueries/testQueryResult", params={"exportQuery": QUERY_TEXT,
-                                                                          "queryId": query_id})
+    both = client.call(
+        "GET", "ScheduledQueries/testQueryResult", params={"exportQuery": QUERY_TEXT, "queryId": query_id}
+    )
     assert both.status_code == 400
 
 
@@ -146,8 +158,10 @@ def test_execute_now_lifecycle_404_then_pending_then_completed(client: Client) -
     completed = client.ok("GET", route)["value"]
     assert [item["executionStatus"] for item in completed] == ["Completed"]
     assert completed[0]["reportAccessSecureLink"].startswith(client.server.url + "/blobstore/")
-    assert client.ok("GET", "ScheduledReport", params={"reportId": report["reportId"]})["value"][0][
-        "reportStatus"] == "Inactive"
+    assert (
+        client.ok("GET", "ScheduledReport", params={"reportId": report["reportId"]})["value"][0]["reportStatus"]
+        == "Inactive"
+    )
 
 
 def test_executions_pending_filter_and_polls_to_complete(client: Client, reference_api: ReferenceServer) -> None:
@@ -155,8 +169,9 @@ def test_executions_pending_filter_and_polls_to_complete(client: Client, referen
     report = create_one_off_report(client, create_query(client))
     route = f"ScheduledReport/execution/{report['reportId']}"
     statuses = "Pending;Running;Completed"
-    seen = [client.ok("GET", route, params={"executionStatus": statuses})["value"][0]["executionStatus"]
-            for _ in range(3)]
+    seen = [
+        client.ok("GET", route, params={"executionStatus": statuses})["value"][0]["executionStatus"] for _ in range(3)
+    ]
     assert seen == ["Pending", "Running", "Completed"]
     assert client.call("GET", route, params={"executionStatus": "Done"}).status_code == 400
 
@@ -170,8 +185,9 @@ def test_get_latest_execution_false_lists_every_run(client: Client, reference_ap
     report = create_one_off_report(client, create_query(client))
     reference_api.api.add_execution(report["reportId"], status="Completed")
     route = f"ScheduledReport/execution/{report['reportId']}"
-    everything = client.ok("GET", route, params={"getLatestExecution": "false",
-                                                 "executionStatus": "Pending;Completed"})["value"]
+    everything = client.ok(
+        "GET", route, params={"getLatestExecution": "false", "executionStatus": "Pending;Completed"}
+    )["value"]
     assert len(everything) == 2
     latest = client.ok("GET", route, params={"executionStatus": "Pending;Completed"})["value"]
     assert len(latest) == 1
@@ -184,16 +200,19 @@ def test_scheduled_report_rules_from_the_faq(client: Client) -> None:
     assert too_soon.status_code == 400 and too_soon.json()["message"] == MSG_START_TIME_TOO_SOON
     bad_format = client.call("POST", "ScheduledReport", body={**base, "StartTime": "2030-01-01 10:00:00"})
     assert "yyyy-MM-ddTHH:mm:ssZ" in bad_format.json()["message"]
-    too_long = client.call("POST", "ScheduledReport", body={**base, "StartTime": future(5),
-                                                            "RecurrenceInterval": 2161})
+    too_long = client.call("POST", "ScheduledReport", body={**base, "StartTime": future(5), "RecurrenceInterval": 2161})
     assert too_long.json()["message"] == "Recurrence Interval must be between 4 and 2160"
-    below_dataset_minimum = client.call("POST", "ScheduledReport", body={**base, "StartTime": future(5),
-                                                                         "RecurrenceInterval": 8})
+    below_dataset_minimum = client.call(
+        "POST", "ScheduledReport", body={**base, "StartTime": future(5), "RecurrenceInterval": 8}
+    )
     assert below_dataset_minimum.json()["message"] == "Invalid report parameters"
     placeholder = client.call("POST", "ScheduledReport", body={**base, "StartTime": future(5), "Format": "string"})
     assert placeholder.json()["message"] == "Requested value 'string' not found."
-    bad_window = client.call("POST", "ScheduledReport", body={"ReportName": "n", "QueryId": query_id,
-                                                              "ExecuteNow": True, "QueryStartTime": "yesterday"})
+    bad_window = client.call(
+        "POST",
+        "ScheduledReport",
+        body={"ReportName": "n", "QueryId": query_id, "ExecuteNow": True, "QueryStartTime": "yesterday"},
+    )
     assert bad_window.status_code == 500 and bad_window.json()["message"].startswith("Internal error")
     unknown = client.call("POST", "ScheduledReport", body={**base, "QueryId": "nope", "StartTime": future(5)})
     assert unknown.json()["message"] == "Invalid QueryId"
@@ -201,16 +220,29 @@ def test_scheduled_report_rules_from_the_faq(client: Client) -> None:
 
 def test_report_update_pause_resume_delete(client: Client) -> None:
     query_id = create_query(client)
-    report = client.ok("POST", "ScheduledReport", body={
-        "ReportName": "s", "QueryId": query_id, "StartTime": future(5), "RecurrenceInterval": 24,
-        "RecurrenceCount": 3, "Format": "TSV", "CallbackUrl": "https://example.com/cb", "CallbackMethod": "get",
-    })["value"][0]
+    report = client.ok(
+        "POST",
+        "ScheduledReport",
+        body={
+            "ReportName": "s",
+            "QueryId": query_id,
+            "StartTime": future(5),
+            "RecurrenceInterval": 24,
+            "RecurrenceCount": 3,
+            "Format": "TSV",
+            "CallbackUrl": "https://example.com/cb",
+            "CallbackMethod": "get",
+        },
+    )["value"][0]
     assert (report["format"], report["CallbackMethod"], report["reportStatus"]) == ("tsv", "GET", "Active")
     report_id = report["reportId"]
     missing_name = client.call("PUT", f"ScheduledReport/{report_id}", body={"StartTime": future(6)})
     assert missing_name.status_code == 400
-    updated = client.ok("PUT", f"ScheduledReport/{report_id}", body={"ReportName": "s2", "StartTime": future(6),
-                                                                      "RecurrenceInterval": 48})["value"][0]
+    updated = client.ok(
+        "PUT",
+        f"ScheduledReport/{report_id}",
+        body={"ReportName": "s2", "StartTime": future(6), "RecurrenceInterval": 48},
+    )["value"][0]
     assert (updated["reportName"], updated["recurrenceInterval"], updated["format"]) == ("s2", 48, "tsv")
     assert updated["modifiedTime"]
     assert client.ok("PUT", f"ScheduledReport/pause/{report_id}")["value"][0]["reportStatus"] == "Paused"
@@ -262,12 +294,17 @@ def test_pagination_next_link_styles(client: Client, reference_api: ReferenceSer
     first = client.ok("GET", "ScheduledDataset")
     assert len(first["value"]) == 2
     link = first["nextLink"]
-    expected_start = {"absolute": reference_api.base_url + "/ScheduledDataset?",
-                      "relative": "ScheduledDataset?",
-                      "root_relative": reference_api.base_path + "/ScheduledDataset?"}[style]
+    expected_start = {
+        "absolute": reference_api.base_url + "/ScheduledDataset?",
+        "relative": "ScheduledDataset?",
+        "root_relative": reference_api.base_path + "/ScheduledDataset?",
+    }[style]
     assert link.startswith(expected_start)
-    resolved = link if style == "absolute" else (
-        reference_api.base_url + "/" + link if style == "relative" else reference_api.url + link)
+    resolved = (
+        link
+        if style == "absolute"
+        else (reference_api.base_url + "/" + link if style == "relative" else reference_api.url + link)
+    )
     second = requests.get(resolved, headers=TOKEN, verify=str(reference_api.ca_path), timeout=10).json()
     assert len(second["value"]) == 1 and second["nextLink"] is None
 
@@ -278,11 +315,16 @@ def test_cmp_program_base_path_and_envelope(client: Client, reference_api: Refer
     body = client.ok("GET", "ScheduledDataset")
     assert "dataRedacted" not in body and "nextLink" not in body
     assert "minimumRecurrenceInterval" not in body["value"][0]
-    query_id = client.ok("POST", "ScheduledQueries", body={
-        "Name": "u", "Query": "SELECT UsageDate, NormalizedUsage FROM ISVUsage WHERE SKUBillingType = 'Paid'"})[
-        "value"][0]["queryId"]
-    too_long = client.call("POST", "ScheduledReport", body={"ReportName": "c", "QueryId": query_id,
-                                                            "StartTime": future(5), "RecurrenceInterval": 168})
+    query_id = client.ok(
+        "POST",
+        "ScheduledQueries",
+        body={"Name": "u", "Query": "SELECT UsageDate, NormalizedUsage FROM ISVUsage WHERE SKUBillingType = 'Paid'"},
+    )["value"][0]["queryId"]
+    too_long = client.call(
+        "POST",
+        "ScheduledReport",
+        body={"ReportName": "c", "QueryId": query_id, "StartTime": future(5), "RecurrenceInterval": 168},
+    )
     assert too_long.json()["message"] == "Recurrence Interval must be between 4 and 90"
 
 
@@ -294,8 +336,9 @@ def test_cmp_program_base_path_and_envelope(client: Client, reference_api: Refer
         ({"kind": "error_envelope", "status": 400, "message": "Invalid QueryId"}, 200),
     ],
 )
-def test_status_faults_fire_once_then_normal_answers(client: Client, reference_api: ReferenceServer,
-                                                     fault: dict, status: int) -> None:
+def test_status_faults_fire_once_then_normal_answers(
+    client: Client, reference_api: ReferenceServer, fault: dict, status: int
+) -> None:
     reference_api.faults.add(path="ScheduledDataset", **fault)
     faulty = client.call("GET", "ScheduledDataset")
     assert faulty.status_code == status
@@ -317,8 +360,11 @@ def test_connection_faults_break_the_response(client: Client, reference_api: Ref
 
 def test_json_body_needs_json_content_type(client: Client) -> None:
     response = client.session.post(
-        f"{client.server.base_url}/ScheduledQueries", data=json.dumps({"Name": "x", "Query": QUERY_TEXT}),
-        headers={**TOKEN, "Content-Type": "text/plain"}, verify=str(client.server.ca_path), timeout=10,
+        f"{client.server.base_url}/ScheduledQueries",
+        data=json.dumps({"Name": "x", "Query": QUERY_TEXT}),
+        headers={**TOKEN, "Content-Type": "text/plain"},
+        verify=str(client.server.ca_path),
+        timeout=10,
     )
     assert response.status_code == 415
 
@@ -326,10 +372,20 @@ def test_json_body_needs_json_content_type(client: Client) -> None:
 def test_connection_helper_keeps_token_side_and_trusts_both_cas(reference_api: ReferenceServer, tmp_path) -> None:
     other_ca = tmp_path / "other.pem"
     other_ca.write_text("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n")
-    token_conn = {"conn_type": "partner_insights", "login": "client", "password": "secret",
-                  "extra": json.dumps({"tenant_id": "t", "authority_host": "https://127.0.0.1:1",
-                                       "api_base_url": "https://127.0.0.1:1/insights/v1/mpn",
-                                       "verify": str(other_ca), "allowed_download_hosts": "elsewhere"})}
+    token_conn = {
+        "conn_type": "partner_insights",
+        "login": "client",
+        "password": "secret",
+        "extra": json.dumps(
+            {
+                "tenant_id": "t",
+                "authority_host": "https://127.0.0.1:1",
+                "api_base_url": "https://127.0.0.1:1/insights/v1/mpn",
+                "verify": str(other_ca),
+                "allowed_download_hosts": "elsewhere",
+            }
+        ),
+    }
     conn = reference_api.connection(token_conn)
     extra = conn["extra"]
     assert (conn["login"], conn["password"], extra["tenant_id"]) == ("client", "secret", "t")

@@ -43,17 +43,26 @@ def msal_app(sandbox: SandboxProcess, credential: Any = cred.CLIENT_SECRET) -> m
     :param credential: client secret or certificate dict.
     """
     return msal.ConfidentialClientApplication(
-        cred.CLIENT_ID, authority=f"{sandbox.url}/{cred.TENANT_ID}", client_credential=credential,
-        instance_discovery=False, http_client=PortKeepingSession(sandbox),
+        cred.CLIENT_ID,
+        authority=f"{sandbox.url}/{cred.TENANT_ID}",
+        client_credential=credential,
+        instance_discovery=False,
+        http_client=PortKeepingSession(sandbox),
     )
 
 
 def app_token(sandbox: SandboxProcess) -> str:
     """An app-only access token (client credentials with the secret), straight from the token endpoint."""
-    response = requests.post(sandbox.token_url(), verify=sandbox.ca_path, data={
-        "grant_type": "client_credentials", "client_id": cred.CLIENT_ID, "client_secret": cred.CLIENT_SECRET,
-        "scope": cred.APP_SCOPE,
-    })
+    response = requests.post(
+        sandbox.token_url(),
+        verify=sandbox.ca_path,
+        data={
+            "grant_type": "client_credentials",
+            "client_id": cred.CLIENT_ID,
+            "client_secret": cred.CLIENT_SECRET,
+            "scope": cred.APP_SCOPE,
+        },
+    )
     response.raise_for_status()
     return str(response.json()["access_token"])
 
@@ -95,8 +104,12 @@ class Api:
 
     def create_report(self, query_id: str, **fields: Any) -> dict[str, Any]:
         """Create a report (``ExecuteNow`` by default); return the report item."""
-        body = {"ReportName": fields.pop("ReportName", "sandbox test report"), "QueryId": query_id,
-                "ExecuteNow": True, **fields}
+        body = {
+            "ReportName": fields.pop("ReportName", "sandbox test report"),
+            "QueryId": query_id,
+            "ExecuteNow": True,
+            **fields,
+        }
         return dict(self.ok("POST", "ScheduledReport", json=body)["value"][0])
 
     def executions(self, report_id: str, **params: Any) -> requests.Response:

@@ -38,17 +38,31 @@ def test_wrong_secret_is_refused_like_entra_id(sb: SandboxProcess) -> None:
     assert result["error"] == "invalid_client"
     assert result["error_description"].startswith("AADSTS7000215:")
     assert result["error_codes"] == [7000215] and result["correlation_id"]
-    raw = requests.post(sb.token_url(), verify=sb.ca_path, data={
-        "grant_type": "client_credentials", "client_id": cred.CLIENT_ID, "client_secret": "nope",
-        "scope": cred.APP_SCOPE})
+    raw = requests.post(
+        sb.token_url(),
+        verify=sb.ca_path,
+        data={
+            "grant_type": "client_credentials",
+            "client_id": cred.CLIENT_ID,
+            "client_secret": "nope",
+            "scope": cred.APP_SCOPE,
+        },
+    )
     assert raw.status_code == 401
     assert sb.admin.stats()["token_errors"] == {"invalid_client": 2}
 
 
 def test_unknown_client_and_tenant_are_refused(sb: SandboxProcess) -> None:
-    unknown_client = requests.post(sb.token_url(), verify=sb.ca_path, data={
-        "grant_type": "client_credentials", "client_id": "someone-else", "client_secret": cred.CLIENT_SECRET,
-        "scope": cred.APP_SCOPE})
+    unknown_client = requests.post(
+        sb.token_url(),
+        verify=sb.ca_path,
+        data={
+            "grant_type": "client_credentials",
+            "client_id": "someone-else",
+            "client_secret": cred.CLIENT_SECRET,
+            "scope": cred.APP_SCOPE,
+        },
+    )
     assert unknown_client.status_code == 400 and "AADSTS700016" in unknown_client.json()["error_description"]
     unknown_tenant = requests.get(f"{sb.url}/other-tenant/v2.0/.well-known/openid-configuration", verify=sb.ca_path)
     assert unknown_tenant.status_code == 400 and "AADSTS90002" in unknown_tenant.json()["error_description"]
@@ -72,8 +86,10 @@ def test_assertion_signed_by_another_key_is_refused(sb: SandboxProcess, tmp_path
 
     other = ensure_tls_material(tmp_path / "other")
     thumbprint = x509.load_pem_x509_certificate(other.client_cert_path.read_bytes()).fingerprint(hashes.SHA1())
-    credential = {"private_key": other.client_bundle_path.read_text(),
-                  "thumbprint": cred.client_thumbprint(sb.state_dir)}  # type: ignore[arg-type]
+    credential = {
+        "private_key": other.client_bundle_path.read_text(),
+        "thumbprint": cred.client_thumbprint(sb.state_dir),
+    }  # type: ignore[arg-type]
     assert thumbprint  # a different certificate, presenting the sandbox's thumbprint
     result = msal_app(sb, credential).acquire_token_for_client(scopes=[cred.APP_SCOPE])
     assert result["error"] == "invalid_client" and "AADSTS700027" in result["error_description"]
@@ -108,8 +124,12 @@ def test_refresh_token_rotates_and_old_one_keeps_working(sb: SandboxProcess) -> 
 
 
 def test_device_code_is_pending_then_approved(sb: SandboxProcess) -> None:
-    app = msal.PublicClientApplication(cred.CLIENT_ID, authority=f"{sb.url}/{cred.TENANT_ID}",
-                                       instance_discovery=False, http_client=PortKeepingSession(sb))
+    app = msal.PublicClientApplication(
+        cred.CLIENT_ID,
+        authority=f"{sb.url}/{cred.TENANT_ID}",
+        instance_discovery=False,
+        http_client=PortKeepingSession(sb),
+    )
     flow = app.initiate_device_flow(scopes=[cred.USER_SCOPE])
     assert flow["user_code"] and flow["interval"] == 0
     result = app.acquire_token_by_device_flow(flow)
@@ -120,10 +140,19 @@ def test_device_code_is_pending_then_approved(sb: SandboxProcess) -> None:
 
 
 def test_v1_endpoint_returns_string_lifetimes(sb: SandboxProcess) -> None:
-    response = requests.post(sb.token_url("v1"), verify=sb.ca_path, data={
-        "grant_type": "password", "client_id": cred.CLIENT_ID, "client_secret": cred.CLIENT_SECRET,
-        "resource": " https://api.partnercenter.microsoft.com", "scope": "openid",
-        "username": cred.USERNAME, "password": cred.USER_PASSWORD})
+    response = requests.post(
+        sb.token_url("v1"),
+        verify=sb.ca_path,
+        data={
+            "grant_type": "password",
+            "client_id": cred.CLIENT_ID,
+            "client_secret": cred.CLIENT_SECRET,
+            "resource": " https://api.partnercenter.microsoft.com",
+            "scope": "openid",
+            "username": cred.USERNAME,
+            "password": cred.USER_PASSWORD,
+        },
+    )
     body = response.json()
     assert response.status_code == 200, body
     assert body["expires_in"] == "3599" and body["resource"] == "https://api.partnercenter.microsoft.com"
@@ -131,9 +160,16 @@ def test_v1_endpoint_returns_string_lifetimes(sb: SandboxProcess) -> None:
 
 
 def test_legacy_audience_token_is_rejected_by_the_api(sb: SandboxProcess) -> None:
-    body = requests.post(sb.token_url("v1"), verify=sb.ca_path, data={
-        "grant_type": "client_credentials", "client_id": cred.CLIENT_ID, "client_secret": cred.CLIENT_SECRET,
-        "resource": "https://graph.windows.net"}).json()
+    body = requests.post(
+        sb.token_url("v1"),
+        verify=sb.ca_path,
+        data={
+            "grant_type": "client_credentials",
+            "client_id": cred.CLIENT_ID,
+            "client_secret": cred.CLIENT_SECRET,
+            "resource": "https://graph.windows.net",
+        },
+    ).json()
     response = Api(sb, token=body["access_token"]).call("GET", "ScheduledDataset")
     assert response.status_code == 401 and response.json()["code"] == "900420"
 
@@ -158,9 +194,13 @@ def test_token_lifetime_is_configurable(sb: SandboxProcess) -> None:
 
 def test_instance_discovery_points_at_the_sandbox(sb: SandboxProcess) -> None:
     session = PortKeepingSession(sb)
-    response = session.get(f"{sb.url}/common/discovery/instance", params={
-        "authorization_endpoint": f"https://127.0.0.1/{cred.TENANT_ID}/oauth2/v2.0/authorize",
-        "api-version": "1.0"})
+    response = session.get(
+        f"{sb.url}/common/discovery/instance",
+        params={
+            "authorization_endpoint": f"https://127.0.0.1/{cred.TENANT_ID}/oauth2/v2.0/authorize",
+            "api-version": "1.0",
+        },
+    )
     endpoint = response.json()["tenant_discovery_endpoint"]
     assert endpoint == f"{sb.url}/{cred.TENANT_ID}/v2.0/.well-known/openid-configuration"
     config = session.get(endpoint).json()

@@ -11,24 +11,67 @@ from ._client import DYNAMICS_QUERY, RANGES, Api
 pytestmark = pytest.mark.integration
 
 MPN_DATASETS = {
-    "CustomersAndTenants", "SeatsSubscriptionsAndRevenue", "AzureUsage", "MSLearn", "OfficeUsage", "Profile",
-    "TrainingCompletions", "DynamicsUsage", "CompetencySummaryHistory", "PowerBIUsage", "EMSUsage",
-    "CompetencyPeformanceRequirement", "ResellerPerformance", "CLASAgreementRenewalsPropensity",
-    "CLASAzurePropensity", "CLASD365Propensity", "CLASM365Propensity", "TeamsUsage3PApps", "TeamsUsageWorkload",
-    "TeamsUsageMeetingsAndCalls", "CloudProductsResellerPerformance",
+    "CustomersAndTenants",
+    "SeatsSubscriptionsAndRevenue",
+    "AzureUsage",
+    "MSLearn",
+    "OfficeUsage",
+    "Profile",
+    "TrainingCompletions",
+    "DynamicsUsage",
+    "CompetencySummaryHistory",
+    "PowerBIUsage",
+    "EMSUsage",
+    "CompetencyPeformanceRequirement",
+    "ResellerPerformance",
+    "CLASAgreementRenewalsPropensity",
+    "CLASAzurePropensity",
+    "CLASD365Propensity",
+    "CLASM365Propensity",
+    "TeamsUsage3PApps",
+    "TeamsUsageWorkload",
+    "TeamsUsageMeetingsAndCalls",
+    "CloudProductsResellerPerformance",
 }
 SEED_DYNAMICS_USAGE = {
     "datasetName": "DynamicsUsage",
     "selectableColumns": [
-        "PGAMpnId", "SubscriptionId", "SubscriptionStartDate", "SubscriptionEndDate", "SubscriptionStatus", "Month",
-        "RevSumDivisionName", "RevSumCategoryName", "SKU", "SKUId", "FreeVsPaidSKU", "SalesModel",
-        "DetailedSalesModel", "CustomerName", "CustomerTenantId", "CustomerTpid", "CustomerSegment",
-        "CustomerMarket", "MPNId", "PartnerName", "PartnerLocation", "PartnerAttachType", "AvailableSeats",
-        "AssignedSeats", "ActiveSeats", "DeploymentOpportunity", "ActiveUsagePercent",
+        "PGAMpnId",
+        "SubscriptionId",
+        "SubscriptionStartDate",
+        "SubscriptionEndDate",
+        "SubscriptionStatus",
+        "Month",
+        "RevSumDivisionName",
+        "RevSumCategoryName",
+        "SKU",
+        "SKUId",
+        "FreeVsPaidSKU",
+        "SalesModel",
+        "DetailedSalesModel",
+        "CustomerName",
+        "CustomerTenantId",
+        "CustomerTpid",
+        "CustomerSegment",
+        "CustomerMarket",
+        "MPNId",
+        "PartnerName",
+        "PartnerLocation",
+        "PartnerAttachType",
+        "AvailableSeats",
+        "AssignedSeats",
+        "ActiveSeats",
+        "DeploymentOpportunity",
+        "ActiveUsagePercent",
     ],
     "availableMetrics": [
-        "SubscriptionCount", "TotalAssignedSeats", "TotalSoldSeats", "TotalActiveSeats", "TotalRevenueAndACR",
-        "CustomerCount", "CustomerTenantCount",
+        "SubscriptionCount",
+        "TotalAssignedSeats",
+        "TotalSoldSeats",
+        "TotalActiveSeats",
+        "TotalRevenueAndACR",
+        "CustomerCount",
+        "CustomerTenantCount",
     ],
     "availableDateRanges": RANGES,
     "minimumRecurrenceInterval": 24,
@@ -61,8 +104,18 @@ def test_cmp_catalog_and_envelope(sb: SandboxProcess) -> None:
         assert "minimumRecurrenceInterval" not in body["value"][0]
         assert "dataRedacted" not in body
     names = {item["datasetName"] for item in Api(sb, "cmp").ok("GET", "ScheduledDataset")["value"]}
-    assert {"ISVOrder", "ISVUsage", "ISVCustomer", "ISVMarketplaceInsights", "ISVRevenue", "ISVOfferRetention",
-            "ISVQualityOfService", "ISVOrderV2", "ISVLicense", "ISVVMImageVersion"} == names
+    assert {
+        "ISVOrder",
+        "ISVUsage",
+        "ISVCustomer",
+        "ISVMarketplaceInsights",
+        "ISVRevenue",
+        "ISVOfferRetention",
+        "ISVQualityOfService",
+        "ISVOrderV2",
+        "ISVLicense",
+        "ISVVMImageVersion",
+    } == names
 
 
 def test_system_queries_and_user_queries(api: Api) -> None:
@@ -98,19 +151,22 @@ def test_delete_query(api: Api) -> None:
     assert system.status_code == 400
 
 
-@pytest.mark.parametrize(("text", "message"), [
-    ("SELECT SubscriptionId FROM NoSuchDataset", "Invalid table name"),
-    ("SELECT NoSuchColumn FROM DynamicsUsage", "Incorrect column name"),
-    ("SELECT SubscriptionId FROM DynamicsUsage WHERE NoSuchColumn = 'x'", "Incorrect column name"),
-    ("SELECT * FROM DynamicsUsage", "SELECT *"),
-    ("SELECT SubscriptionId FROM DynamicsUsage WHERE SKU = 'a' OR SKU = 'b'", "OR is not supported"),
-    ("SELECT SKU, TotalSoldSeats FROM DynamicsUsage GROUP BY SKU", "GROUP BY"),
-    ("SELECT SUM(TotalSoldSeats) FROM DynamicsUsage", "SUM()"),
-    ("SELECT SubscriptionId FROM DynamicsUsage TIMESPAN LAST_7_DAYS", "TIMESPAN"),
-    ("SELECT SubscriptionId FROM DynamicsUsage LIMIT 0", "LIMIT"),
-    ("SELECT SubscriptionId", "unexpected end"),
-    ("", "Null or missing value"),
-])
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("SELECT SubscriptionId FROM NoSuchDataset", "Invalid table name"),
+        ("SELECT NoSuchColumn FROM DynamicsUsage", "Incorrect column name"),
+        ("SELECT SubscriptionId FROM DynamicsUsage WHERE NoSuchColumn = 'x'", "Incorrect column name"),
+        ("SELECT * FROM DynamicsUsage", "SELECT *"),
+        ("SELECT SubscriptionId FROM DynamicsUsage WHERE SKU = 'a' OR SKU = 'b'", "OR is not supported"),
+        ("SELECT SKU, TotalSoldSeats FROM DynamicsUsage GROUP BY SKU", "GROUP BY"),
+        ("SELECT SUM(TotalSoldSeats) FROM DynamicsUsage", "SUM()"),
+        ("SELECT SubscriptionId FROM DynamicsUsage TIMESPAN LAST_7_DAYS", "TIMESPAN"),
+        ("SELECT SubscriptionId FROM DynamicsUsage LIMIT 0", "LIMIT"),
+        ("SELECT SubscriptionId", "unexpected end"),
+        ("", "Null or missing value"),
+    ],
+)
 def test_grammar_errors(api: Api, text: str, message: str) -> None:
     response = api.call("POST", "ScheduledQueries", json={"Name": "bad", "Query": text})
     body = response.json()
@@ -119,9 +175,11 @@ def test_grammar_errors(api: Api, text: str, message: str) -> None:
 
 
 def test_grammar_accepts_the_documented_forms_case_insensitively(api: Api) -> None:
-    text = ("select distinct customername, sku, totalsoldseats from dynamicsusage "
-            "where SKU in ('A','B') and TotalSoldSeats >= 10 and CustomerName not like '%x%' "
-            "order by TotalSoldSeats desc, sku limit 10 timespan last_6_months")
+    text = (
+        "select distinct customername, sku, totalsoldseats from dynamicsusage "
+        "where SKU in ('A','B') and TotalSoldSeats >= 10 and CustomerName not like '%x%' "
+        "order by TotalSoldSeats desc, sku limit 10 timespan last_6_months"
+    )
     assert api.create_query(text)
 
 
@@ -137,8 +195,9 @@ def test_test_query_by_text_and_by_id(api: Api) -> None:
     again = api.ok("GET", "ScheduledQueries/testQueryResult", params={"exportQuery": DYNAMICS_QUERY})
     assert again["value"] == by_text["value"]
     query_id = api.create_query("SELECT SKU FROM DynamicsUsage LIMIT 7")
-    by_id = api.ok("GET", "ScheduledQueries/testQueryResult", params={"queryId": query_id,
-                                                                       "startTime": "2024-01-01T00:00:00Z"})
+    by_id = api.ok(
+        "GET", "ScheduledQueries/testQueryResult", params={"queryId": query_id, "startTime": "2024-01-01T00:00:00Z"}
+    )
     assert len(by_id["value"]) == 7 and set(by_id["value"][0]) == {"SKU"}
 
 

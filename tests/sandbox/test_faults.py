@@ -18,8 +18,7 @@ def api(sb: SandboxProcess) -> Api:
 
 
 def test_status_fault_with_retry_after_fires_count_times(sb: SandboxProcess, api: Api) -> None:
-    sb.admin.set_faults([{"kind": "status", "status": 429, "retry_after": 1, "path": "ScheduledDataset",
-                          "count": 2}])
+    sb.admin.set_faults([{"kind": "status", "status": 429, "retry_after": 1, "path": "ScheduledDataset", "count": 2}])
     first, second, third = (api.call("GET", "ScheduledDataset") for _ in range(3))
     assert (first.status_code, second.status_code, third.status_code) == (429, 429, 200)
     assert first.headers["Retry-After"] == "1" and first.json()["statusCode"] == 429
@@ -30,8 +29,10 @@ def test_status_fault_with_retry_after_fires_count_times(sb: SandboxProcess, api
 def test_server_error_fault_matches_method_and_path(sb: SandboxProcess, api: Api) -> None:
     sb.admin.set_faults([{"kind": "status", "status": 503, "method": "POST", "path": "ScheduledQueries$"}])
     assert api.call("GET", "ScheduledQueries").status_code == 200
-    assert api.call("POST", "ScheduledQueries", json={"Name": "n", "Query": "SELECT SKU FROM DynamicsUsage"}
-                    ).status_code == 503
+    assert (
+        api.call("POST", "ScheduledQueries", json={"Name": "n", "Query": "SELECT SKU FROM DynamicsUsage"}).status_code
+        == 503
+    )
     assert api.create_query()
 
 
@@ -43,8 +44,9 @@ def test_status_fault_on_the_token_endpoint(sb: SandboxProcess) -> None:
 
 
 def test_error_envelope_is_http_200(sb: SandboxProcess, api: Api) -> None:
-    sb.admin.set_faults([{"kind": "error_envelope", "status": 400, "message": "Invalid report parameters",
-                          "path": "ScheduledReport"}])
+    sb.admin.set_faults(
+        [{"kind": "error_envelope", "status": 400, "message": "Invalid report parameters", "path": "ScheduledReport"}]
+    )
     response = api.call("GET", "ScheduledReport")
     assert response.status_code == 200
     assert response.json()["statusCode"] == 400 and response.json()["message"] == "Invalid report parameters"

@@ -33,7 +33,8 @@ def test_state_and_certificates_survive_a_restart(tmp_path) -> None:
         assert again["executionId"] == execution["executionId"]
         response = fetch(sb, again["reportAccessSecureLink"])
         assert hashlib.sha256(response.content).hexdigest() == sb.admin.expected_sha256(
-            "mpn", report_id, execution["executionId"])
+            "mpn", report_id, execution["executionId"]
+        )
 
 
 def test_cli_prints_the_connection_and_writes_files(tmp_path) -> None:

@@ -41,10 +41,11 @@ def _refused(api: Api, body: dict[str, object]) -> str:
 def test_report_rules(sb: SandboxProcess, api: Api, query_id: str) -> None:
     base = {"ReportName": "r", "QueryId": query_id, "StartTime": _at(sb, 5), "RecurrenceInterval": 24}
     assert _refused(api, {**base, "StartTime": _at(sb, 3)}) == (
-        "Invalid report parameters for creation - Start time of report should at least be 4 hours from current UTC "
-        "time")
+        "Invalid report parameters for creation - Start time of report should at least be 4 hours from current UTC time"
+    )
     assert _refused(api, {**base, "StartTime": "2030-01-01 00:00:00"}) == (
-        "Invalid report parameters for creation - StartTime must follow the format: yyyy-MM-ddTHH:mm:ssZ")
+        "Invalid report parameters for creation - StartTime must follow the format: yyyy-MM-ddTHH:mm:ssZ"
+    )
     assert _refused(api, {**base, "RecurrenceInterval": 3}) == "Recurrence Interval must be between 4 and 2160"
     assert _refused(api, {**base, "RecurrenceInterval": 2161}) == "Recurrence Interval must be between 4 and 2160"
     assert "between 24 and 2160" in _refused(api, {**base, "RecurrenceInterval": 12})  # DynamicsUsage minimum
@@ -62,8 +63,11 @@ def test_report_rules(sb: SandboxProcess, api: Api, query_id: str) -> None:
 def test_cmp_allows_four_hour_interval(sb: SandboxProcess) -> None:
     cmp = Api(sb, "cmp")
     query_id = "b9df4929-073f-4795-b0cb-a2c81b11e28d"  # a system query works as a report's query
-    body = cmp.ok("POST", "ScheduledReport", json={"ReportName": "c", "QueryId": query_id, "StartTime": _at(sb, 5),
-                                                   "RecurrenceInterval": 4})
+    body = cmp.ok(
+        "POST",
+        "ScheduledReport",
+        json={"ReportName": "c", "QueryId": query_id, "StartTime": _at(sb, 5), "RecurrenceInterval": 4},
+    )
     assert "callbackMethod" not in body["value"][0] and "dataRedacted" not in body
 
 
@@ -95,9 +99,17 @@ def test_unknown_report_is_not_found(api: Api) -> None:
 
 def test_recurring_schedule_count_pause_and_resume(sb: SandboxProcess, api: Api, query_id: str) -> None:
     start = _at(sb, 5)
-    report = api.ok("POST", "ScheduledReport", json={
-        "ReportName": "daily", "QueryId": query_id, "StartTime": start, "RecurrenceInterval": 24,
-        "RecurrenceCount": 3})["value"][0]
+    report = api.ok(
+        "POST",
+        "ScheduledReport",
+        json={
+            "ReportName": "daily",
+            "QueryId": query_id,
+            "StartTime": start,
+            "RecurrenceInterval": 24,
+            "RecurrenceCount": 3,
+        },
+    )["value"][0]
     report_id = report["reportId"]
     assert api.executions(report_id).status_code == 404
     sb.admin.advance_clock(5 * 3600 + 1)  # first occurrence due
@@ -119,14 +131,24 @@ def test_recurring_schedule_count_pause_and_resume(sb: SandboxProcess, api: Api,
 
 
 def test_update_restarts_the_schedule(sb: SandboxProcess, api: Api, query_id: str) -> None:
-    report = api.ok("POST", "ScheduledReport", json={
-        "ReportName": "u", "QueryId": query_id, "StartTime": _at(sb, 5), "RecurrenceInterval": 24})["value"][0]
+    report = api.ok(
+        "POST",
+        "ScheduledReport",
+        json={"ReportName": "u", "QueryId": query_id, "StartTime": _at(sb, 5), "RecurrenceInterval": 24},
+    )["value"][0]
     new_start = _at(sb, 48)
-    updated = api.ok("PUT", f"ScheduledReport/{report['reportId']}", json={
-        "ReportName": "u2", "StartTime": new_start, "RecurrenceInterval": 48, "Format": "tsv"})
+    updated = api.ok(
+        "PUT",
+        f"ScheduledReport/{report['reportId']}",
+        json={"ReportName": "u2", "StartTime": new_start, "RecurrenceInterval": 48, "Format": "tsv"},
+    )
     item = updated["value"][0]
     assert (item["reportName"], item["startTime"], item["recurrenceInterval"], item["format"]) == (
-        "u2", new_start, 48, "tsv")
+        "u2",
+        new_start,
+        48,
+        "tsv",
+    )
     assert item["modifiedTime"] is not None
     bad = api.call("PUT", f"ScheduledReport/{report['reportId']}", json={"ReportName": "u3", "StartTime": _at(sb, 1)})
     assert bad.status_code == 400 and "4 hours" in bad.json()["message"]
@@ -157,11 +179,14 @@ def test_failed_execution_is_returned_whatever_the_filter(sb: SandboxProcess, ap
     assert failed["executionStatus"] == "Failed" and "HierarchyLevel" in failed["message"]
 
 
-@pytest.mark.parametrize(("style", "expected"), [
-    ("absolute", ["absolute", "absolute"]),
-    ("relative", ["relative", "relative"]),
-    ("alternate", ["absolute", "relative"]),
-])
+@pytest.mark.parametrize(
+    ("style", "expected"),
+    [
+        ("absolute", ["absolute", "absolute"]),
+        ("relative", ["relative", "relative"]),
+        ("alternate", ["absolute", "relative"]),
+    ],
+)
 def test_pagination_next_links(sb: SandboxProcess, api: Api, style: str, expected: list[str]) -> None:
     sb.admin.configure(page_size=8, next_link_style=style)
     seen, kinds = [], []

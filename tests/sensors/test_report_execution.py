@@ -143,8 +143,16 @@ async def test_deferrable_round_trip_through_the_trigger(sb, insights_conn):
 @pytest.mark.parametrize(
     ("event", "error"),
     [
-        ({"status": "failed", "report_id": "r", "execution_id": "e", "execution_status": "Failed", "message": "boom"},
-         PartnerInsightsExecutionFailedError),
+        (
+            {
+                "status": "failed",
+                "report_id": "r",
+                "execution_id": "e",
+                "execution_status": "Failed",
+                "message": "boom",
+            },
+            PartnerInsightsExecutionFailedError,
+        ),
         ({"status": "timeout", "report_id": "r", "execution_id": None, "message": "late"}, AirflowSensorTimeout),
     ],
 )

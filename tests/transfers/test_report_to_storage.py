@@ -13,8 +13,8 @@ import sys
 import pytest
 
 from airflow_provider_insights.exceptions import (
-    PartnerInsightsApiError,
     PartnerInsightsConfigError,
+    PartnerInsightsTransferError,
     PartnerInsightsValidationError,
 )
 from tests.transfers.conftest import blob_gets, execution_reads, make_completed_report, run_transfer
@@ -142,10 +142,11 @@ def test_bounded_attempts_then_a_clear_error_and_nothing_written(sb, insights_co
     report = make_completed_report(sb, report_bytes=24 << 20)
     sb.admin.set_faults([{"kind": "reset", "after_bytes": 5 << 20, "count": 50}])
 
-    with pytest.raises(PartnerInsightsApiError, match="abandoned after 3 interrupted attempts") as caught:
+    with pytest.raises(PartnerInsightsTransferError, match="abandoned after 3 interrupted attempts") as caught:
         run_transfer(report_id=report.report_id, destination=store.url(key), max_attempts=3, chunk_size=1 << 20)
 
-    assert "sig=" not in str(caught.value)
+    assert f"report {report.report_id} execution {report.execution_id}" in str(caught.value)
+    assert "sig=" not in str(caught.value) and "_blob" not in str(caught.value)
     assert store.list_keys(key.split("/")[0]) == []
     if store.name == "s3":
         assert key not in store.pending_uploads()
@@ -156,7 +157,7 @@ def test_failure_leaves_an_existing_object_untouched(sb, insights_conn, store, k
     store.put(key, b"previous,version\r\n")
     sb.admin.set_faults([{"kind": "reset", "after_bytes": 5 << 20, "count": 50}])
 
-    with pytest.raises(PartnerInsightsApiError):
+    with pytest.raises(PartnerInsightsTransferError):
         run_transfer(report_id=report.report_id, destination=store.url(key), overwrite=True, max_attempts=2)
 
     assert store.read_bytes(key) == b"previous,version\r\n"

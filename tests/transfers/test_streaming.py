@@ -6,8 +6,8 @@ import gzip
 
 import pytest
 
-from airflow_provider_insights.exceptions import PartnerInsightsApiError
-from airflow_provider_insights.transfers._streaming import Decoder, ProgressLog
+from airflow_provider_insights.exceptions import PartnerInsightsTransferError
+from airflow_provider_insights.transfers._streaming import Decoder, ProgressLog, SecureLinkDownload
 
 BODY = "\ufeffname,city\r\n\"O'Brien, \"\"Ltd\"\"\",Zürich\r\n\"Line one\nLine two\",東京\r\n".encode()
 
@@ -40,8 +40,13 @@ def test_concatenated_gzip_members_are_decoded():
 
 
 def test_truncated_gzip_is_an_error():
-    with pytest.raises(PartnerInsightsApiError, match="end-of-stream"):
-        _decode(Decoder("gzip"), gzip.compress(BODY)[:-10], 5)
+    with pytest.raises(PartnerInsightsTransferError, match="report R1 execution E1 ended before the end-of-stream"):
+        _decode(Decoder("gzip", label="report R1 execution E1"), gzip.compress(BODY)[:-10], 5)
+
+
+def test_unknown_content_encoding_is_an_error():
+    with pytest.raises(PartnerInsightsTransferError, match="unsupported Content-Encoding 'br'"):
+        Decoder("br")
 
 
 def test_progress_lines_are_rate_limited():
@@ -58,3 +63,57 @@ def test_progress_lines_are_rate_limited():
         progress.update(second * 1_000_000, 20_000_000)
     assert lines == ["Downloaded 5000000 of 20000000 bytes (25.0%) at 1.0 MB/s",
                      "Downloaded 10000000 of 20000000 bytes (50.0%) at 1.0 MB/s"]
+
+
+class _Response:
+    """A secure-link response as the hook returns it (the sandbox cannot change a file's size
+    between two requests, so this stands in for a store that does)."""
+
+    def __init__(self, status: int, total: int, body: bytes, *, cut: bool) -> None:
+        self.status, self.total_length, self.content_length = status, total, len(body)
+        self.content_encoding = None
+        self._body, self._cut = body, cut
+
+    def __enter__(self) -> _Response:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def iter_raw(self, chunk_size: int):
+        yield self._body
+        if self._cut:
+            raise ConnectionResetError("cut")
+
+
+class _Hook:
+    def __init__(self, responses: list[_Response]) -> None:
+        self.responses, self.offsets = responses, []
+
+    def open_secure_link(self, link: str, *, offset: int = 0) -> _Response:
+        self.offsets.append(offset)
+        return self.responses.pop(0)
+
+
+def _download(hook: _Hook) -> SecureLinkDownload:
+    return SecureLinkDownload(hook, "https://127.0.0.1/_blob/x?sig=SECRET", refresh_link=lambda: "",  # type: ignore[arg-type]
+                              label="report R1 execution E1")
+
+
+def test_a_file_that_changes_size_between_resumes_fails_without_retrying():
+    hook = _Hook([_Response(200, 100, b"a" * 40, cut=True), _Response(206, 120, b"b" * 80, cut=False),
+                  _Response(206, 120, b"b" * 80, cut=False)])
+
+    with pytest.raises(PartnerInsightsTransferError, match="report R1 execution E1 changed size") as caught:
+        b"".join(_download(hook))
+
+    assert hook.offsets == [0, 40]
+    assert "SECRET" not in str(caught.value)
+
+
+def test_a_body_longer_than_announced_is_a_length_mismatch():
+    hook = _Hook([_Response(200, 100, b"a" * 120, cut=False)])
+
+    with pytest.raises(PartnerInsightsTransferError, match="received 120 bytes of report R1 execution E1 but the "
+                                                           "service announced 100"):
+        b"".join(_download(hook))
