@@ -32,7 +32,7 @@ typecheck: $(STAMP)
 	$(BIN)/mypy airflow_provider_insights
 
 docs: $(STAMP)
-	$(BIN)/mkdocs build --strict --quiet -f docs/mkdocs.yml -d ../site
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet -f docs/mkdocs.yml -d ../site
 
 unit: setup
 	$(BIN)/pytest -q
