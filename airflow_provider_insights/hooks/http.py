@@ -811,6 +811,10 @@ def _digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
+#: Airflow's masker ignores shorter values (and warns in the task log): they would hide ordinary words.
+MIN_MASKED_LENGTH = 5
+
+
 def _load_masker() -> tuple[Callable[..., Any] | None, Callable[..., Any] | None]:
     try:
         from airflow.sdk.log import amask_secret, mask_secret
@@ -828,7 +832,7 @@ def mask(secret: str | None) -> None:
 
     :param secret: the token, link or other value to hide from logs.
     """
-    if not secret or _digest(secret) in _masked_digests:
+    if secret is None or len(secret) < MIN_MASKED_LENGTH or _digest(secret) in _masked_digests:
         return
     mask_secret, _ = _load_masker()
     if mask_secret is not None:
@@ -841,7 +845,7 @@ async def amask(secret: str | None) -> None:
 
     :param secret: the value to hide from logs.
     """
-    if not secret or _digest(secret) in _masked_digests:
+    if secret is None or len(secret) < MIN_MASKED_LENGTH or _digest(secret) in _masked_digests:
         return
     mask_secret, amask_secret = _load_masker()
     if amask_secret is not None:
@@ -949,7 +953,7 @@ def ssl_context_for(verify: bool | str) -> ssl.SSLContext:
 #: The most connections one shared session keeps open at once; further requests wait for a free one.
 #: A triggerer (re)starting a thousand waiting triggers thus queues their polls on a few dozen
 #: kept-alive connections instead of opening a thousand TLS connections in one burst.
-ASYNC_CONNECTION_LIMIT = 64
+ASYNC_CONNECTION_LIMIT = 32
 
 
 @dataclass(frozen=True)
@@ -1025,12 +1029,14 @@ class SharedAsyncSession:
         return self._proxies[origin]
 
 
-@dataclass
 class _LoopSessions:
-    """The shared sessions of one event loop, and the ones being opened."""
+    """The shared sessions of one event loop."""
 
-    open: dict[AsyncTransportSettings, SharedAsyncSession] = field(default_factory=dict)
-    opening: dict[AsyncTransportSettings, asyncio.Task[SharedAsyncSession]] = field(default_factory=dict)
+    def __init__(self) -> None:
+        self.open: dict[AsyncTransportSettings, SharedAsyncSession] = {}
+        # Held while a session opens. Callers that arrived meanwhile then resume one per loop
+        # iteration (that is how an asyncio lock hands over), not all in one long iteration.
+        self.opening = asyncio.Lock()
 
 
 # aiohttp sessions belong to one loop; keyed weakly so that a finished loop leaves nothing behind.
@@ -1042,7 +1048,18 @@ _sessions_guard = threading.Lock()
 
 def _sessions_of(loop: asyncio.AbstractEventLoop) -> _LoopSessions:
     with _sessions_guard:
-        return _sessions_by_loop.setdefault(loop, _LoopSessions())
+        sessions = _sessions_by_loop.get(loop)
+        if sessions is None:
+            sessions = _sessions_by_loop[loop] = _LoopSessions()
+        return sessions
+
+
+def _take_open_session(sessions: _LoopSessions, key: AsyncTransportSettings) -> SharedAsyncSession | None:
+    shared = sessions.open.get(key)
+    if shared is None or shared.session.closed:
+        return None
+    shared.references += 1
+    return shared
 
 
 async def acquire_shared_session(key: AsyncTransportSettings) -> SharedAsyncSession:
@@ -1053,20 +1070,16 @@ async def acquire_shared_session(key: AsyncTransportSettings) -> SharedAsyncSess
 
     :param key: the transport settings.
     """
-    loop = asyncio.get_running_loop()
-    sessions = _sessions_of(loop)
-    while True:
-        shared = sessions.open.get(key)
-        if shared is not None and not shared.session.closed:
+    sessions = _sessions_of(asyncio.get_running_loop())
+    shared = _take_open_session(sessions, key)
+    if shared is not None:
+        return shared
+    async with sessions.opening:
+        shared = _take_open_session(sessions, key)
+        if shared is None:
+            shared = sessions.open[key] = await _open_shared_session(key)
             shared.references += 1
-            return shared
-        opening = sessions.opening.get(key)
-        if opening is None:
-            opening = sessions.opening[key] = loop.create_task(_open_shared_session(key, sessions))
-            opening.add_done_callback(_retrieve_exception)
-        # Shielded: a caller cancelled meanwhile (a trigger removed) must not cancel it for the others.
-        # The loop then re-reads ``open``: the last holder may have closed it in between.
-        await asyncio.shield(opening)
+        return shared
 
 
 async def release_shared_session(shared: SharedAsyncSession) -> None:
@@ -1084,24 +1097,19 @@ async def release_shared_session(shared: SharedAsyncSession) -> None:
     await shared.session.close()
 
 
-async def _open_shared_session(key: AsyncTransportSettings, sessions: _LoopSessions) -> SharedAsyncSession:
-    try:
-        ssl_context = await asyncio.to_thread(_prepare_async_transport, key.verify)
-        import aiohttp
+async def _open_shared_session(key: AsyncTransportSettings) -> SharedAsyncSession:
+    ssl_context = await asyncio.to_thread(_prepare_async_transport, key.verify)
+    import aiohttp
 
-        session = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=ASYNC_CONNECTION_LIMIT, ssl=ssl_context),
-            # No .netrc, no environment: verify and proxies come from the connection only.
-            trust_env=False,
-            # Per connect and per read, as requests counts; no total, which would also count the
-            # wait for a free connection of the pool.
-            timeout=aiohttp.ClientTimeout(total=None, sock_connect=key.timeout, sock_read=key.timeout),
-        )
-        shared = SharedAsyncSession(key, session, ssl_context, asyncio.get_running_loop())
-        sessions.open[key] = shared
-        return shared
-    finally:
-        sessions.opening.pop(key, None)
+    session = aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=ASYNC_CONNECTION_LIMIT, ssl=ssl_context),
+        # No .netrc, no environment: verify and proxies come from the connection only.
+        trust_env=False,
+        # Per connect and per read, as requests counts; no total, which would also count the wait
+        # for a free connection of the pool.
+        timeout=aiohttp.ClientTimeout(total=None, sock_connect=key.timeout, sock_read=key.timeout),
+    )
+    return SharedAsyncSession(key, session, ssl_context, asyncio.get_running_loop())
 
 
 def _prepare_async_transport(verify: bool | str) -> ssl.SSLContext:
@@ -1109,12 +1117,6 @@ def _prepare_async_transport(verify: bool | str) -> ssl.SSLContext:
     import aiohttp  # noqa: F401 - its first import takes a fifth of a second
 
     return ssl_context_for(verify)
-
-
-def _retrieve_exception(task: asyncio.Task[Any]) -> None:
-    # Every waiter may have been cancelled: read the error so asyncio does not report it as lost.
-    if not task.cancelled():
-        task.exception()
 
 
 class AsyncTransport:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import difflib
+import time
 from collections.abc import Iterable, Mapping
 from datetime import date, datetime, timezone
 from functools import cached_property
@@ -94,6 +95,31 @@ DOCUMENTED_STATUSES: tuple[ExecutionStatus, ...] = ExecutionStatus.documented()
 # endpoints document 404 too, and answer "No item found" for a filter that matches nothing.
 NO_EXECUTIONS_MESSAGES = ("there are no executions", "no item found with given filters")
 NO_ITEM_MESSAGE = "no item found with given filters"
+
+
+#: How long the async path reuses a connection that another hook of the process has just read. A
+#: triggerer starting a thousand triggers on one connection then reads it once, not a thousand times
+#: on its event loop (each read is a secrets-backend or API-server round trip); a changed connection
+#: reaches new triggers within this delay.
+ASYNC_SETTINGS_TTL_S = 60.0
+
+_recent_settings: dict[str, tuple[float, ConnectionSettings]] = {}
+
+
+def _recently_read_settings(conn_id: str) -> ConnectionSettings | None:
+    remembered = _recent_settings.get(conn_id)
+    if remembered is None or time.monotonic() - remembered[0] > ASYNC_SETTINGS_TTL_S:
+        return None
+    return remembered[1]
+
+
+def _remember_settings(conn_id: str, settings: ConnectionSettings) -> None:
+    _recent_settings[conn_id] = (time.monotonic(), settings)
+
+
+def forget_connection_settings() -> None:
+    """Make the next async use of every connection read it again (tests, or after changing one)."""
+    _recent_settings.clear()
 
 
 def format_api_datetime(value: datetime | date | str, *, field: str = "datetime") -> str:
@@ -328,10 +354,13 @@ class PartnerInsightsHook(BaseHook):
         cached = self.__dict__.get("settings")
         if cached is not None:
             return cached  # type: ignore[no-any-return]
-        conn = await self.aget_connection(self.partner_insights_conn_id)
-        settings = ConnectionSettings.from_parts(login=conn.login, password=conn.password, extra=conn.extra)
-        for secret in settings.secrets:
-            await amask(secret)
+        settings = _recently_read_settings(self.partner_insights_conn_id)
+        if settings is None:
+            conn = await self.aget_connection(self.partner_insights_conn_id)
+            settings = ConnectionSettings.from_parts(login=conn.login, password=conn.password, extra=conn.extra)
+            for secret in settings.secrets:
+                await amask(secret)
+            _remember_settings(self.partner_insights_conn_id, settings)
         self.__dict__["settings"] = settings
         return settings
 

@@ -102,7 +102,8 @@ class PartnerInsightsReportExecutionTrigger(BaseTrigger):
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Poll until there is something to report, then yield exactly one event."""
         await self._sleep_before_first_poll()
-        hook = self._make_hook()
+        # In a thread: the first call imports the hook's modules (requests...), a tenth of a second or more.
+        hook = await asyncio.to_thread(self._make_hook)
         try:
             event = await self._wait_for_outcome(hook)
         finally:

@@ -23,6 +23,16 @@ def fresh_token_cache() -> Iterator[None]:
 
 
 @pytest.fixture(autouse=True)
+def fresh_connection_settings() -> Iterator[None]:
+    """Each test reads its connections anew: tests reuse connection ids with other extras."""
+    from airflow_provider_insights.hooks.insights import forget_connection_settings
+
+    forget_connection_settings()
+    yield
+    forget_connection_settings()
+
+
+@pytest.fixture(autouse=True)
 def fresh_secrets_masker() -> Iterator[None]:
     """Forget masked values after each test.
 

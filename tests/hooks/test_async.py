@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from urllib.parse import urlsplit
 
+import psutil
 import pytest
 
 from airflow_provider_insights.exceptions import PartnerInsightsApiError
+from airflow_provider_insights.hooks import http
 from airflow_provider_insights.hooks.insights import PartnerInsightsHook
 from airflow_provider_insights.models import ExecutionStatus
 
@@ -73,17 +76,114 @@ async def test_async_settings_come_from_the_async_connection_api(pending_report)
         await hook.aclose()
 
 
-async def test_one_session_per_loop_closed_by_aclose(pending_report):
+async def test_hooks_of_one_loop_share_one_session_closed_by_the_last_aclose(pending_report):
+    conn_id, report_id = pending_report()
+    first, second = PartnerInsightsHook(conn_id), PartnerInsightsHook(conn_id)
+    await first.alist_executions(report_id, statuses="Pending")
+    await second.aget_latest_execution(report_id)
+    shared = first._aio_shared
+    assert shared is not None
+    assert second._aio_shared is shared
+    assert shared.references == 2
+
+    await first.aclose()
+    assert first._aio_shared is None
+    assert not shared.session.closed  # still the other hook's
+    assert await second.aget_latest_execution(report_id) is not None
+
+    await second.aclose()
+    assert shared.session.closed
+    assert not http._sessions_of(asyncio.get_running_loop()).open  # nothing kept once nobody uses it
+
+    # A hook used after everything was released opens a fresh session; the hook is reusable too.
+    assert await first.aget_latest_execution(report_id) is not None
+    assert first._aio_shared is not shared
+    await first.aclose()
+
+
+async def test_a_sibling_closing_mid_flight_does_not_break_the_others(pending_report):
+    conn_id, report_id = pending_report()
+    hooks = [PartnerInsightsHook(conn_id) for _ in range(10)]
+
+    async def poll_then_close(hook):
+        try:
+            return await hook.aget_latest_execution(report_id)
+        finally:
+            await hook.aclose()
+
+    results = await asyncio.gather(*(poll_then_close(hook) for hook in hooks))
+
+    assert all(result is not None for result in results)
+
+
+async def test_concurrent_calls_of_one_hook_hold_one_reference(pending_report):
     conn_id, report_id = pending_report()
     hook = PartnerInsightsHook(conn_id)
-    await hook.alist_executions(report_id, statuses="Pending")
-    session = hook._aio_session
-    assert session is not None
-    await hook.aget_latest_execution(report_id)
-    assert hook._aio_session is session
+    await asyncio.gather(*(hook.aget_latest_execution(report_id) for _ in range(5)))
+    shared = hook._aio_shared
+    assert shared is not None
+    assert shared.references == 1
     await hook.aclose()
-    assert session.closed
-    assert hook._aio_session is None
+    assert shared.session.closed
+
+
+async def test_tls_context_and_proxies_are_worked_out_once_per_pool(pending_report, monkeypatch):
+    conn_id, report_id = pending_report()
+    built, proxy_lookups = [], []
+    real_context, real_proxies = http.ssl_context_for, http.requests.utils.get_environ_proxies
+    # Spies around the real functions: they count calls and return what the real ones return.
+    monkeypatch.setattr(http, "ssl_context_for", lambda verify: built.append(verify) or real_context(verify))
+    monkeypatch.setattr(http.requests.utils, "get_environ_proxies",
+                        lambda url, **kw: proxy_lookups.append(url) or real_proxies(url, **kw))
+    hooks = [PartnerInsightsHook(conn_id) for _ in range(20)]
+    try:
+        await asyncio.gather(*(hook.aget_latest_execution(report_id) for hook in hooks))
+        await asyncio.gather(*(hook.aget_latest_execution(report_id) for hook in hooks))
+    finally:
+        await asyncio.gather(*(hook.aclose() for hook in hooks))
+
+    assert len(built) == 1
+    assert len(proxy_lookups) == 1
+
+
+def _connections_to(url: str) -> int:
+    port = urlsplit(url).port
+    return sum(1 for conn in psutil.Process().net_connections(kind="tcp")
+               if conn.raddr and conn.raddr.port == port and conn.status == psutil.CONN_ESTABLISHED)
+
+
+async def test_the_pool_caps_connections_and_queues_the_rest(pending_report, sb):
+    conn_id, report_id = pending_report()
+    before = _connections_to(sb.url)  # the sync hook's pool, used to make the report
+    hooks = [PartnerInsightsHook(conn_id) for _ in range(3 * http.ASYNC_CONNECTION_LIMIT)]
+    try:
+        results = await asyncio.gather(*(hook.aget_latest_execution(report_id) for hook in hooks))
+        opened = _connections_to(sb.url) - before  # kept alive for the next polls
+    finally:
+        await asyncio.gather(*(hook.aclose() for hook in hooks))
+
+    assert all(result is not None for result in results)
+    assert 0 < opened <= http.ASYNC_CONNECTION_LIMIT
+
+
+async def test_hooks_of_one_connection_read_it_once(pending_report, monkeypatch):
+    conn_id, report_id = pending_report()
+    reads = []
+    real = PartnerInsightsHook.aget_connection.__func__
+
+    async def counting(cls, conn_id):
+        reads.append(conn_id)
+        return await real(cls, conn_id)
+
+    monkeypatch.setattr(PartnerInsightsHook, "aget_connection", classmethod(counting))
+    hooks = [PartnerInsightsHook(conn_id) for _ in range(10)]
+    try:
+        for hook in hooks:
+            await hook.aget_latest_execution(report_id)
+    finally:
+        await asyncio.gather(*(hook.aclose() for hook in hooks))
+
+    assert reads == [conn_id]
 
 
 async def test_async_retries_and_token_renewal(pending_report, sb):

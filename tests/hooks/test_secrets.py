@@ -178,3 +178,21 @@ async def test_async_path_registers_tokens_with_the_masker(make_hook):
     finally:
         await async_hook.aclose()
     assert redact(token) == "***"
+
+
+async def test_values_too_short_for_airflows_masker_are_not_handed_to_it(monkeypatch):
+    from airflow_provider_insights.hooks import http
+
+    handed: list[str] = []
+
+    async def amask_secret(value):
+        handed.append(value)
+
+    # Stands in for Airflow's masker, which warns in the task log for values under 5 characters.
+    monkeypatch.setattr(http, "_load_masker", lambda: (handed.append, amask_secret))
+    http.mask("mpn")
+    await http.amask("true")
+    http.mask("a-real-secret")
+    await http.amask("another-secret")
+
+    assert handed == ["a-real-secret", "another-secret"]

@@ -9,6 +9,7 @@ import time
 import pytest
 from airflow.sdk._shared.module_loading import import_string
 
+from airflow_provider_insights.hooks import http
 from airflow_provider_insights.hooks.insights import PartnerInsightsHook
 from airflow_provider_insights.triggers.report_execution import PartnerInsightsReportExecutionTrigger
 from tests.operators.helpers import (
@@ -181,7 +182,8 @@ async def test_many_triggers_share_one_token_and_close_their_sessions(sb, insigh
 
     assert [events[0]["status"] for events in results] == ["success"] * 20
     assert sb.admin.stats()["token_requests"] <= 1
-    assert all(hook._aio_session is None for hook in hooks)
+    assert all(hook._aio_shared is None for hook in hooks)  # every trigger gave its reference back...
+    assert not http._sessions_of(asyncio.get_running_loop()).open  # ...so the shared pool is closed
 
 
 async def wait_for_requests_to(sb, route_part, *, at_least):
