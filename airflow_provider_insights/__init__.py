@@ -40,16 +40,51 @@ CONNECTION_FIELDS: dict[str, dict[str, Any]] = {
     "allowed_download_hosts": _text("Allowed download hosts", "Host patterns secure links may use."),
     "timeout": _text("Timeout (s)", "Per-request timeout in seconds."),
     "max_retries": _text("Max retries", "Retries on 429, 5xx and connection errors."),
+    # A proxy URL may carry a password, hence a secret field.
+    "proxies": _text(
+        "Proxies", 'JSON object of proxy URLs by scheme, e.g. {"https": "http://proxy:3128"}.', secret=True
+    ),
 }
 
 UI_FIELD_BEHAVIOUR: dict[str, Any] = {
     "hidden-fields": ["schema", "port", "host"],
     "relabeling": {"login": "Client ID", "password": "Client secret"},
     "placeholders": {
-        "login": "Entra ID application (client) id",
+        "login": "00000000-0000-0000-0000-000000000000 (Entra ID application id)",
         "password": "client secret (leave empty with a certificate)",
+        "tenant_id": "00000000-0000-0000-0000-000000000000 or contoso.onmicrosoft.com",
+        "auth_type": "client_credentials | password | refresh_token",
+        "program": "mpn | cmp",
+        "api_base_url": "https://api.partnercenter.microsoft.com/insights/v1/mpn",
+        "authority_host": "https://login.microsoftonline.com",
+        "scopes": "https://api.partnercenter.microsoft.com/.default",
+        "verify": "true | false | /path/to/ca-bundle.pem",
+        "allowed_download_hosts": "*.blob.core.windows.net",
+        "timeout": "60",
+        "max_retries": "5",
+        "proxies": '{"https": "http://proxy.example:3128"}',
     },
 }
+
+
+def legacy_field_behaviour() -> dict[str, Any]:
+    """:data:`UI_FIELD_BEHAVIOUR` in the shape of the hook's ``get_ui_field_behaviour`` (Airflow < 3.2)."""
+    return {
+        "hidden_fields": list(UI_FIELD_BEHAVIOUR["hidden-fields"]),
+        "relabeling": dict(UI_FIELD_BEHAVIOUR["relabeling"]),
+        "placeholders": dict(UI_FIELD_BEHAVIOUR["placeholders"]),
+    }
+
+
+def connection_form_fields() -> list[tuple[str, str, bool]]:
+    """``(name, label, secret)`` of each extra field of :data:`CONNECTION_FIELDS`, in order.
+
+    The hook builds its legacy wtforms widgets from these, so the two forms cannot drift apart.
+    """
+    return [
+        (name, str(field["label"]), field["schema"].get("format") == "password")
+        for name, field in CONNECTION_FIELDS.items()
+    ]
 
 
 def get_provider_info() -> dict[str, Any]:

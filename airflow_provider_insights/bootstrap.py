@@ -50,12 +50,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--tenant-id", required=True, help="Entra ID tenant (GUID or domain)")
     parser.add_argument("--client-id", required=True, help="application (client) id of the Entra ID app")
+    # No --client-secret option: a secret on the command line shows in `ps` and in the shell history.
     parser.add_argument(
-        "--client-secret",
-        help=f"client secret of the app; defaults to ${CLIENT_SECRET_ENV}, else it is asked for (not echoed)",
-    )
-    parser.add_argument(
-        "--certificate-path", help="PEM file with the app's private key and certificate, instead of a client secret"
+        "--certificate-path",
+        help=f"PEM file with the app's private key and certificate, instead of a client secret (which is read "
+        f"from ${CLIENT_SECRET_ENV}, else asked for without echo)",
     )
     parser.add_argument("--authority-host", default=DEFAULT_AUTHORITY_HOST, help="Entra ID host (default: %(default)s)")
     parser.add_argument("--program", choices=sorted(PROGRAM_BASE_URLS), default="mpn", help="default: %(default)s")
@@ -148,7 +147,7 @@ def _connection_extra(args: argparse.Namespace, refresh_token: str) -> dict[str,
 
 
 def _client_secret(args: argparse.Namespace) -> str:
-    secret = args.client_secret or os.environ.get(CLIENT_SECRET_ENV)
+    secret = os.environ.get(CLIENT_SECRET_ENV)
     if not secret:
         secret = getpass.getpass(f"Client secret of {args.client_id}: ")
     return secret

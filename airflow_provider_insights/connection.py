@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,8 +39,74 @@ def _as_list(value: Any) -> list[str]:
     return [str(part) for part in value]
 
 
-def _as_int(value: Any, default: int) -> int:
-    return default if value is None or value == "" else int(value)
+def _as_int(value: Any, default: int, *, name: str, allowed: str) -> int:
+    if value is None or value == "":
+        return default
+    try:
+        number = int(str(value).strip()) if not isinstance(value, bool) else None
+    except ValueError:
+        number = None
+    if number is None or number < 0:
+        raise PartnerInsightsConfigError(f"{name}: {value!r} is not allowed; give {allowed}")
+    return number
+
+
+def _as_float(value: Any, default: float, *, name: str, allowed: str) -> float:
+    if value is None or value == "":
+        return default
+    try:
+        number = float(str(value).strip()) if not isinstance(value, bool) else None
+    except ValueError:
+        number = None
+    # nan and inf would make every request wait forever or fail at once.
+    if number is None or not math.isfinite(number) or number <= 0:
+        raise PartnerInsightsConfigError(f"{name}: {value!r} is not allowed; give {allowed}")
+    return number
+
+
+def _as_proxies(value: Any) -> dict[str, str]:
+    if value is None or value == "":
+        return {}
+    proxies = value
+    if isinstance(value, str):
+        try:
+            proxies = json.loads(value)
+        except ValueError:
+            proxies = None
+    allowed = 'a JSON object of proxy URLs by scheme, e.g. {"https": "http://proxy:3128"}'
+    # The value is not echoed: a proxy URL may carry a password.
+    if not isinstance(proxies, Mapping) or not all(
+        isinstance(key, str) and isinstance(url, str) for key, url in proxies.items()
+    ):
+        raise PartnerInsightsConfigError(f"proxies: not {allowed}")
+    return dict(proxies)
+
+
+def _program_of_url(api_base_url: str) -> str | None:
+    """``mpn`` or ``cmp`` when the URL's path ends with it (``.../insights/v1/mpn``), else ``None``."""
+    segments = [segment for segment in urlsplit(api_base_url).path.lower().split("/") if segment]
+    return segments[-1] if segments and segments[-1] in PROGRAM_BASE_URLS else None
+
+
+def _program(options: Mapping[str, Any]) -> str:
+    """The program named in the extra, else the one ``api_base_url`` points to, else ``mpn``."""
+    given = str(options.get("program") or "").strip().lower()
+    url = str(options.get("api_base_url") or "").strip()
+    from_url = _program_of_url(url) if url else None
+    if given and given not in PROGRAM_BASE_URLS:
+        raise PartnerInsightsConfigError(f"program: {given!r} is not one of {', '.join(PROGRAM_BASE_URLS)}")
+    if given and from_url and given != from_url:
+        raise PartnerInsightsConfigError(
+            f"program: {given!r} contradicts api_base_url, whose path ends with /{from_url}"
+        )
+    if given:
+        return given
+    if url and from_url is None:
+        raise PartnerInsightsConfigError(
+            f"program: cannot tell it from api_base_url (its path ends with neither /mpn nor /cmp); "
+            f"set program to one of {', '.join(PROGRAM_BASE_URLS)}"
+        )
+    return from_url or "mpn"
 
 
 def _as_verify(value: Any) -> bool | str:
@@ -114,9 +181,7 @@ class ConnectionSettings:
         client_id = (login or "").strip()
         if not client_id:
             raise PartnerInsightsConfigError("login: the connection must give the client (application) id")
-        program = str(options.get("program") or "mpn").lower()
-        if program not in PROGRAM_BASE_URLS:
-            raise PartnerInsightsConfigError(f"program: {program!r} is not one of {', '.join(PROGRAM_BASE_URLS)}")
+        program = _program(options)
         certificate_path = options.get("certificate_path") or None
         certificate_data = options.get("certificate_data") or None
         if not (password or certificate_path or certificate_data):
@@ -156,9 +221,16 @@ class ConnectionSettings:
             allowed_download_hosts=tuple(
                 _as_list(options.get("allowed_download_hosts")) or DEFAULT_ALLOWED_DOWNLOAD_HOSTS
             ),
-            timeout=float(options.get("timeout") or DEFAULT_TIMEOUT),
-            max_retries=_as_int(options.get("max_retries"), DEFAULT_MAX_RETRIES),
-            proxies=dict(options.get("proxies") or {}),
+            timeout=_as_float(
+                options.get("timeout"), DEFAULT_TIMEOUT, name="timeout", allowed="a positive number of seconds, e.g. 60"
+            ),
+            max_retries=_as_int(
+                options.get("max_retries"),
+                DEFAULT_MAX_RETRIES,
+                name="max_retries",
+                allowed="a whole number of retries, 0 or more, e.g. 5",
+            ),
+            proxies=_as_proxies(options.get("proxies")),
         )
 
     @staticmethod

@@ -129,3 +129,25 @@ class PartnerInsightsTransferError(PartnerInsightsError):
 
     The destination is left as it was; the message names the report and execution, never the link.
     """
+
+
+#: HTTP statuses after which the same request may succeed later: connection lost before any answer
+#: (0), request timeout, throttling. Every 5xx counts too.
+TRANSIENT_STATUS_CODES = frozenset({0, 408, 429})
+
+
+def is_transient_error(err: BaseException) -> bool:
+    """Whether a failed read may succeed if simply tried again later.
+
+    True for a lost connection, a timeout, throttling and a server error (``PartnerInsightsApiError``
+    with status 0, 408, 429 or 5xx, or an ``OSError``/``TimeoutError``); false for everything else,
+    e.g. a 404 for a deleted report, a 400, a refused credential or a bad connection: waiting
+    cannot cure those, so pollers (sensor, trigger) must fail at once instead of waiting out their
+    timeout.
+
+    :param err: the error a poll raised.
+    """
+    if isinstance(err, PartnerInsightsApiError):
+        return err.status_code in TRANSIENT_STATUS_CODES or err.status_code >= 500
+    # asyncio.TimeoutError is TimeoutError (3.11+), itself an OSError.
+    return isinstance(err, OSError)

@@ -170,14 +170,14 @@ class Execution:
     """One execution of a report (``ScheduledReport/execution/{reportId}``).
 
     ``report_access_secure_link`` is a pre-authorised URL: never log it, return it from a task,
-    or put it in a trigger event. ``repr()`` leaves it out.
+    or put it in a trigger event. ``repr()`` leaves it out, and ``report_location`` too (it may be a URL).
     """
 
     execution_id: str
     report_id: str
     execution_status: str
     format: str | None = None
-    report_location: str | None = None
+    report_location: str | None = field(default=None, repr=False)  # may be a storage URL
     report_access_secure_link: str | None = field(default=None, repr=False)
     report_expiry_time: str | None = None
     report_generated_time: str | None = None

@@ -61,12 +61,19 @@ def find_report_id(report_name: str = REPORT_NAME) -> str:
     from airflow_provider_insights.exceptions import PartnerInsightsConfigError
     from airflow_provider_insights.hooks.insights import PartnerInsightsHook
 
-    reports = PartnerInsightsHook(partner_insights_conn_id=CONN_ID).list_reports(report_name=report_name)
-    if not reports:
+    found = PartnerInsightsHook(partner_insights_conn_id=CONN_ID).list_reports(report_name=report_name)
+    # The service's name filter may match more than the name itself (a prefix, say): keep exact matches.
+    named = [report for report in found if report.report_name.casefold() == report_name.casefold()]
+    if not named:
         raise PartnerInsightsConfigError(
             f"report_name: no report named {report_name!r}; run partner_insights_recurring_report_setup first"
         )
-    return reports[0].report_id
+    if len(named) > 1:
+        raise PartnerInsightsConfigError(
+            f"report_name: {len(named)} reports are named {report_name!r} "
+            f"({', '.join(report.report_id for report in named)}); delete all but one"
+        )
+    return named[0].report_id
 
 
 # --8<-- [start:setup]
@@ -137,10 +144,13 @@ with DAG(
 ) as daily_dag:
     recurring_report_id = find_report_id()
 
-    # No execution_id: wait for the newest completed execution of the report.
+    # No execution_id: wait for the newest execution of the report, but only one generated during
+    # this run's interval (the last 24 hours): if Partner Center's run of today is late, yesterday's
+    # execution, which the previous Airflow run copied already, must not pass for today's.
     wait_for_newest = PartnerInsightsReportExecutionSensor(
         task_id="wait_for_newest_execution",
         report_id=recurring_report_id,
+        generated_after="{{ data_interval_start }}",
         deferrable=True,
         poke_interval=POLL_SECONDS,
         timeout=12 * 60 * 60,

@@ -138,3 +138,13 @@ def test_rendered_uri_round_trips_through_airflow() -> None:
     assert extra["auth_type"] == "refresh_token"
     assert extra["authority_host"] == "https://idp.example:8443"
     assert extra["verify"] == "/etc/ca.pem"
+
+
+def test_bootstrap_takes_no_client_secret_on_the_command_line() -> None:
+    # A secret given as an argument shows in `ps` and in the shell history: only the env var or the prompt.
+    from airflow_provider_insights.bootstrap import CLIENT_SECRET_ENV, build_parser
+
+    parser = build_parser()
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--tenant-id", "t", "--client-id", "c", "--client-secret", "s"])
+    assert CLIENT_SECRET_ENV in parser.format_help()

@@ -107,6 +107,37 @@ def test_daily_extract_covers_the_previous_day(dagbag):
     )
 
 
+def test_recurring_daily_takes_only_an_execution_of_its_own_interval(dagbag):
+    sensor = dagbag.dags["partner_insights_recurring_report_daily"].get_task("wait_for_newest_execution")
+    assert "generated_after" in sensor.template_fields
+    assert sensor.generated_after == "{{ data_interval_start }}"
+
+
+def test_find_report_id_takes_the_exact_name_only(monkeypatch):
+    # Mocked list_reports: the sandbox's name filter is exact, so it cannot play a service whose
+    # (undocumented) filter also returns reports whose name merely starts with the one asked for.
+    from airflow_provider_insights.exceptions import PartnerInsightsConfigError
+    from airflow_provider_insights.hooks.insights import PartnerInsightsHook
+    from airflow_provider_insights.models import Report
+    from dags_examples.partner_insights_recurring_report import REPORT_NAME, find_report_id
+
+    answers = {
+        "prefix": [Report("id-prefix", REPORT_NAME + "_old", "q"), Report("id-exact", REPORT_NAME.upper(), "q")],
+        "none": [Report("id-prefix", REPORT_NAME + "_old", "q")],
+        "two": [Report("id-1", REPORT_NAME, "q"), Report("id-2", REPORT_NAME.upper(), "q")],
+    }
+    case = {"now": "prefix"}
+    monkeypatch.setattr(PartnerInsightsHook, "list_reports", lambda self, **_: answers[case["now"]])
+
+    assert find_report_id.function() == "id-exact"
+    case["now"] = "none"
+    with pytest.raises(PartnerInsightsConfigError, match="no report named"):
+        find_report_id.function()
+    case["now"] = "two"
+    with pytest.raises(PartnerInsightsConfigError, match="id-1, id-2"):
+        find_report_id.function()
+
+
 def test_destination_follows_the_environment(tmp_path):
     """PARTNER_INSIGHTS_DESTINATION_ROOT moves both the files and the Asset (checked in a fresh parse)."""
     probe = (

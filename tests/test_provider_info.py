@@ -33,7 +33,7 @@ def test_providers_manager_sees_the_hook_and_the_connection_form() -> None:
     widgets = {key for key in manager.connection_form_widgets if key.startswith("extra__partner_insights__")}
     assert widgets == {f"extra__partner_insights__{name}" for name in CONNECTION_FIELDS}
     secret_fields = {key.rsplit("__", 1)[1] for key in widgets if manager.connection_form_widgets[key].is_sensitive}
-    assert secret_fields == {"user_password", "refresh_token", "certificate_data"}
+    assert secret_fields == {"user_password", "refresh_token", "certificate_data", "proxies"}
     behaviour = manager.field_behaviours["partner_insights"]
     assert behaviour["relabeling"] == {"login": "Client ID", "password": "Client secret"}
     assert {"host", "port", "schema"} <= set(behaviour["hidden_fields"])

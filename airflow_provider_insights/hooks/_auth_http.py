@@ -98,14 +98,22 @@ class MsalHttpClient:
         return restored
 
     def _request(self, method: str, url: str, **kwargs: Any) -> Any:
+        from airflow_provider_insights.hooks.http import proxies_for
+
+        url = self.restore_authority_port(url)
         kwargs["verify"] = self._verify
-        kwargs["proxies"] = self._proxies or None
+        # The session ignores the environment, so its proxies (honouring NO_PROXY) are applied here.
+        kwargs["proxies"] = proxies_for(url, self._proxies)
         kwargs.setdefault("timeout", self._timeout)
-        return self._get_session().request(method, self.restore_authority_port(url), **kwargs)
+        return self._get_session().request(method, url, **kwargs)
 
     def _get_session(self) -> requests.Session:
         if self._session is None:
             import requests
 
-            self._session = requests.Session()
+            session = requests.Session()
+            # No .netrc (it could add credentials to the token endpoint), no environment proxies or CA
+            # bundle: verify and proxies come from the connection only, as on the API sessions.
+            session.trust_env = False
+            self._session = session
         return self._session

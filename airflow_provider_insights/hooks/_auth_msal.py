@@ -201,6 +201,23 @@ def server_error(settings: ConnectionSettings, err: Exception) -> PartnerInsight
     )
 
 
+def unreachable_error(settings: ConnectionSettings, err: Exception) -> PartnerInsightsAuthError:
+    """The error to raise when no answer came from Entra ID (connection refused or reset, timeout).
+
+    Its ``error_code`` tells the request flow that retrying may help.
+
+    :param settings: the connection settings.
+    :param err: the transport exception msal's HTTP client raised.
+    """
+    from airflow_provider_insights.hooks.http import TOKEN_ENDPOINT_UNREACHABLE, describe_exception
+
+    return PartnerInsightsAuthError(
+        f"Entra ID at {settings.authority} did not answer the token request for client {settings.client_id}: "
+        f"{scrub(describe_exception(err), settings.secrets)}",
+        error_code=TOKEN_ENDPOINT_UNREACHABLE,
+    )
+
+
 def scrub(text: str, secrets: Iterable[str]) -> str:
     """Replace every known secret in ``text`` by ``***``.
 

@@ -11,7 +11,6 @@ configured one in memory).
 from __future__ import annotations
 
 import asyncio
-import importlib
 import logging
 import threading
 import time
@@ -21,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_insights.hooks import _auth_msal
+from airflow_provider_insights.hooks._masking import amask_all, mask_all
 
 if TYPE_CHECKING:
     import msal
@@ -67,7 +67,6 @@ def reset_token_providers() -> None:
 class _CachedToken:
     value: str = field(repr=False)
     renew_at: float
-    expires_at: float
 
 
 class TokenProvider:
@@ -108,7 +107,7 @@ class TokenProvider:
         token = self._fresh_token()
         if token is not None:
             return token
-        return self._get_or_acquire(mask=_mask_secrets)[0]
+        return self._get_or_acquire(mask=mask_all)[0]
 
     async def aget_token(self) -> str:
         """As :meth:`get_token`, without blocking the event loop.
@@ -125,7 +124,7 @@ class TokenProvider:
                 return token
             acquired, new_secrets = await asyncio.to_thread(self._get_or_acquire)
             # Masked before the waiting callers can read the token from the cache.
-            await _amask_secrets(new_secrets)
+            await amask_all(new_secrets)
         return acquired
 
     def invalidate(self, token: str) -> None:
@@ -141,8 +140,9 @@ class TokenProvider:
             if dropped:
                 self._cached = None
         if dropped:
-            log.info("Dropped the cached Entra ID token of client %s after the API refused it",
-                         self._settings.client_id)
+            log.info(
+                "Dropped the cached Entra ID token of client %s after the API refused it", self._settings.client_id
+            )
 
     def close(self) -> None:
         """Release msal's HTTP connections. The provider stays usable."""
@@ -166,9 +166,7 @@ class TokenProvider:
                 lock = self._async_locks[loop] = asyncio.Lock()
             return lock
 
-    def _get_or_acquire(
-        self, mask: Callable[[Iterable[str]], None] | None = None
-    ) -> tuple[str, tuple[str, ...]]:
+    def _get_or_acquire(self, mask: Callable[[Iterable[str]], None] | None = None) -> tuple[str, tuple[str, ...]]:
         with self._acquire_lock:
             token = self._fresh_token()
             if token is not None:
@@ -191,18 +189,25 @@ class TokenProvider:
         cached = _CachedToken(
             value=token,
             renew_at=started + lifetime - min(RENEWAL_MARGIN_S, lifetime / 2),
-            expires_at=started + lifetime,
         )
         with self._state_lock:
             self._cached = cached
         rotated = result.get("refresh_token")
         if settings.auth_type == "refresh_token" and rotated:
             self._refresh_token = str(rotated)
-        log.info("Acquired an Entra ID token (%s) for client %s in tenant %s, valid for %d s",
-                 settings.auth_type, settings.client_id, settings.tenant_id, lifetime)
-        return token, (token, *self._known_secrets())
+        log.info(
+            "Acquired an Entra ID token (%s) for client %s in tenant %s, valid for %d s",
+            settings.auth_type,
+            settings.client_id,
+            settings.tenant_id,
+            lifetime,
+        )
+        # The connection's own secrets were masked when the hook read them; only what Entra ID just
+        # handed out is new here.
+        return token, tuple(secret for secret in (token, self._refresh_token) if secret)
 
     def _request_token(self) -> dict[str, Any]:
+        import requests
         from msal.exceptions import MsalServiceError
 
         try:
@@ -210,6 +215,10 @@ class TokenProvider:
         except MsalServiceError as err:
             # msal raises (rather than answers) when Entra ID fails with a 5xx: the text is "HTTP Error: <status>".
             raise _auth_msal.server_error(self._settings, err) from None
+        except requests.RequestException as err:
+            # No answer came (refused, reset, timeout): the request flow retries on this error code.
+            # "from None": requests' text names the URL, which for user-realm discovery holds the user name.
+            raise _auth_msal.unreachable_error(self._settings, err) from None
 
     def _call_msal(self, app: msal.ConfidentialClientApplication) -> dict[str, Any]:
         settings = self._settings
@@ -233,31 +242,3 @@ class TokenProvider:
 
     def _known_secrets(self) -> tuple[str, ...]:
         return tuple(secret for secret in (*self._settings.secrets, self._refresh_token) if secret)
-
-
-def _mask_secrets(values: Iterable[str]) -> None:
-    mask_secret = _find_mask_secret("mask_secret")
-    if mask_secret is None:
-        return
-    for value in values:
-        mask_secret(value)
-
-
-async def _amask_secrets(values: Iterable[str]) -> None:
-    # In an event loop Airflow wants the async variant: the sync one may deadlock on the supervisor channel.
-    amask_secret = _find_mask_secret("amask_secret")
-    if amask_secret is None:
-        _mask_secrets(values)
-        return
-    for value in values:
-        await amask_secret(value)
-
-
-def _find_mask_secret(name: str) -> Any:
-    for module_name in ("airflow.sdk.log", "airflow.sdk.execution_time.secrets_masker"):
-        try:
-            return getattr(importlib.import_module(module_name), name)
-        except (ImportError, AttributeError):
-            continue
-    log.debug("Airflow's %s is not available: tokens are not registered for masking", name)
-    return None

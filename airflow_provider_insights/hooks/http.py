@@ -17,7 +17,6 @@ import asyncio
 import email.utils
 import enum
 import functools
-import hashlib
 import json
 import logging
 import os
@@ -41,6 +40,7 @@ import requests
 from airflow_provider_insights import __version__
 from airflow_provider_insights.exceptions import (
     PartnerInsightsApiError,
+    PartnerInsightsAuthError,
     PartnerInsightsNotFoundError,
     PartnerInsightsValidationError,
 )
@@ -55,6 +55,8 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
+#: ``error_code`` of the auth error raised when Entra ID could not be reached (no answer came).
+TOKEN_ENDPOINT_UNREACHABLE = "token_endpoint_unreachable"
 #: Statuses worth another attempt: throttling and the transient server errors.
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 DEFAULT_BACKOFF_BASE_S = 0.5
@@ -169,23 +171,46 @@ def retry_delay(
     return backoff_delay(retry_number, base=policy.backoff_base, cap=policy.backoff_cap, rand=rand)
 
 
-def is_retryable_status(status: int) -> bool:
+#: Statuses after which even a non-idempotent request is retried: the service says it did not act on it.
+NON_IDEMPOTENT_RETRYABLE_STATUSES = frozenset({429, 503})
+#: Methods that may be sent twice with the effect of once (RFC 9110 9.2.2).
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+
+
+def is_idempotent(method: str) -> bool:
+    """Whether sending ``method`` twice has the effect of sending it once (POST does not).
+
+    :param method: the HTTP method.
+    """
+    return method.upper() in IDEMPOTENT_METHODS
+
+
+def is_retryable_status(status: int, *, idempotent: bool = True) -> bool:
     """Whether an HTTP status is worth another attempt (429 and transient 5xx; never other 4xx).
 
+    A 500, 502 or 504 may come after the service acted (created the report), so a non-idempotent
+    request is retried only on 429 and 503, which mean it was turned away.
+
     :param status: the HTTP status.
+    :param idempotent: whether the request may safely be sent again.
     """
-    return status in RETRYABLE_STATUSES
+    return status in (RETRYABLE_STATUSES if idempotent else NON_IDEMPOTENT_RETRYABLE_STATUSES)
 
 
-def is_retryable_exception(error: BaseException) -> bool:
+def is_retryable_exception(error: BaseException, *, idempotent: bool = True) -> bool:
     """Whether a transport exception is transient: connection failures and timeouts, not TLS errors.
 
-    A certificate problem will not go away by retrying, so it fails at once.
+    A certificate problem will not go away by retrying, so it fails at once. For a non-idempotent
+    request only failures known to come before anything was sent count (connection refused, DNS,
+    connect timeout): after a read timeout or a reset the service may have acted.
 
     :param error: what the transport raised.
+    :param idempotent: whether the request may safely be sent again.
     """
     if isinstance(error, ssl.SSLError | requests.exceptions.SSLError):
         return False
+    if not idempotent:
+        return failed_before_sending(error)
     aiohttp = sys.modules.get("aiohttp")
     if aiohttp is not None:
         if isinstance(error, aiohttp.ClientSSLError | aiohttp.ServerFingerprintMismatch):
@@ -201,6 +226,30 @@ def is_retryable_exception(error: BaseException) -> bool:
         | TimeoutError
         | asyncio.TimeoutError,
     )
+
+
+def failed_before_sending(error: BaseException) -> bool:
+    """Whether a transport failure certainly happened before the request reached the server.
+
+    Only failures to open the connection qualify (refused, unresolvable, connect timeout); anything
+    later (read timeout, reset, broken body) is ambiguous.
+
+    :param error: what the transport raised.
+    """
+    import urllib3.exceptions
+
+    if isinstance(error, requests.exceptions.ConnectTimeout):
+        return True
+    if isinstance(error, requests.ConnectionError) and not isinstance(error, requests.exceptions.SSLError):
+        reason = error.args[0] if error.args else None
+        reason = getattr(reason, "reason", reason)  # MaxRetryError wraps the cause
+        return isinstance(reason, urllib3.exceptions.NewConnectionError | urllib3.exceptions.ConnectTimeoutError)
+    aiohttp = sys.modules.get("aiohttp")
+    if aiohttp is None:
+        return False
+    if isinstance(error, aiohttp.ClientSSLError):
+        return False
+    return isinstance(error, aiohttp.ClientConnectorError | aiohttp.ConnectionTimeoutError)
 
 
 class Decision(enum.Enum):
@@ -219,8 +268,13 @@ def decide(
     retries_done: int,
     max_retries: int,
     token_refreshed: bool,
+    idempotent: bool = True,
 ) -> Decision:
     """Decide the next step after one attempt.
+
+    A non-idempotent request (POST) is retried only when the service surely did not act on it (see
+    :func:`is_retryable_status` and :func:`is_retryable_exception`); otherwise the error goes to the
+    caller, which can look up what exists before creating again.
 
     :param status: the effective status (HTTP status, or the envelope's for a 200-with-error);
         ``None`` when the transport failed.
@@ -228,14 +282,16 @@ def decide(
     :param retries_done: retries already made for this request.
     :param max_retries: retries allowed.
     :param token_refreshed: whether the token was already renewed after a 401 for this request.
+    :param idempotent: whether the request may safely be sent again.
     """
     if error is not None:
-        return Decision.RETRY if is_retryable_exception(error) and retries_done < max_retries else Decision.FAIL
+        retryable = is_retryable_exception(error, idempotent=idempotent)
+        return Decision.RETRY if retryable and retries_done < max_retries else Decision.FAIL
     if status is None or status < 400:
         return Decision.DONE
     if status == 401:
         return Decision.FAIL if token_refreshed else Decision.REFRESH_TOKEN
-    if is_retryable_status(status) and retries_done < max_retries:
+    if is_retryable_status(status, idempotent=idempotent) and retries_done < max_retries:
         return Decision.RETRY
     return Decision.FAIL
 
@@ -316,9 +372,7 @@ def new_correlation_id() -> str:
     return str(uuid.uuid4())
 
 
-def build_headers(
-    *, token: str | None, correlation_id: str, request_id: str, has_body: bool = False
-) -> dict[str, str]:
+def build_headers(*, token: str | None, correlation_id: str, request_id: str, has_body: bool = False) -> dict[str, str]:
     """Headers of one API attempt.
 
     :param token: the bearer token (``None`` for requests that must not carry one).
@@ -635,6 +689,24 @@ class TransportFailure:
     error: BaseException
 
 
+@dataclass(frozen=True)
+class TokenFailure:
+    """What a runner returns for :class:`GetToken` when Entra ID could not be reached (worth a retry).
+
+    :param error: the provider's error (an ``PartnerInsightsAuthError`` without secrets).
+    """
+
+    error: PartnerInsightsAuthError
+
+
+def is_transient_token_error(error: BaseException) -> bool:
+    """Whether a token fetch failed for want of a network answer, rather than by a refusal.
+
+    :param error: what the token provider raised.
+    """
+    return isinstance(error, PartnerInsightsAuthError) and error.error_code == TOKEN_ENDPOINT_UNREACHABLE
+
+
 Command = GetToken | InvalidateToken | Sleep | Send
 Flow = Generator[Command, Any, T]
 
@@ -679,11 +751,13 @@ def request_flow(request: ApiRequest, *, correlation_id: str, policy: RetryPolic
     redacted = redact_url(request.url)
     retries_done = 0
     token_refreshed = False
-    token: str = yield GetToken()
+    token, retries_done = yield from token_flow(policy, retries_done=retries_done, correlation_id=correlation_id)
     while True:
         request_id = new_request_id()
         headers = build_headers(
-            token=token, correlation_id=correlation_id, request_id=request_id,
+            token=token,
+            correlation_id=correlation_id,
+            request_id=request_id,
             has_body=request.json_body is not None,
         )
         outcome = yield Send(request.method, request.url, headers, request.json_body)
@@ -700,18 +774,35 @@ def request_flow(request: ApiRequest, *, correlation_id: str, policy: RetryPolic
             status = effective_status(outcome.status, envelope)
             retry_after = outcome.headers.get("retry-after")
         decision = decide(
-            status=status, error=error, retries_done=retries_done,
-            max_retries=policy.max_retries, token_refreshed=token_refreshed,
+            status=status,
+            error=error,
+            retries_done=retries_done,
+            max_retries=policy.max_retries,
+            token_refreshed=token_refreshed,
+            idempotent=is_idempotent(request.method),
         )
         if decision is Decision.DONE:
-            log.debug("%s %s -> %s [MS-RequestId=%s, MS-CorrelationId=%s]",
-                      request.method, redacted, status, request_id, correlation_id)
+            log.debug(
+                "%s %s -> %s [MS-RequestId=%s, MS-CorrelationId=%s]",
+                request.method,
+                redacted,
+                status,
+                request_id,
+                correlation_id,
+            )
             return envelope if envelope is not None else Envelope(value=[])
         if decision is Decision.REFRESH_TOKEN:
-            log.info("%s %s was refused with 401; renewing the token once [MS-RequestId=%s, MS-CorrelationId=%s]",
-                     request.method, redacted, request_id, correlation_id)
+            log.info(
+                "%s %s was refused with 401; renewing the token once [MS-RequestId=%s, MS-CorrelationId=%s]",
+                request.method,
+                redacted,
+                request_id,
+                correlation_id,
+            )
             yield InvalidateToken(token)
-            token = yield GetToken()
+            token, retries_done = yield from token_flow(
+                policy, retries_done=retries_done, correlation_id=correlation_id
+            )
             token_refreshed = True
             continue
         if decision is Decision.RETRY:
@@ -719,27 +810,80 @@ def request_flow(request: ApiRequest, *, correlation_id: str, policy: RetryPolic
             retries_done += 1
             log.warning(
                 "%s %s failed (%s); retry %d/%d in %.2fs [MS-RequestId=%s, MS-CorrelationId=%s]",
-                request.method, redacted, status if error is None else describe_exception(error),
-                retries_done, policy.max_retries, delay, request_id, correlation_id,
+                request.method,
+                redacted,
+                status if error is None else describe_exception(error),
+                retries_done,
+                policy.max_retries,
+                delay,
+                request_id,
+                correlation_id,
             )
             yield Sleep(delay)
             continue
         if error is not None:
             raise build_api_error(
-                0, f"no answer ({describe_exception(error)})", method=request.method, url=request.url,
-                request_id=request_id, correlation_id=correlation_id,
+                0,
+                _no_answer_message(request.method, error),
+                method=request.method,
+                url=request.url,
+                request_id=request_id,
+                correlation_id=correlation_id,
             ) from None
         assert status is not None
-        message = envelope.message if envelope is not None and envelope.message else error_message(
-            body, b"" if isinstance(outcome, TransportFailure) else outcome.content)
+        message = (
+            envelope.message
+            if envelope is not None and envelope.message
+            else error_message(body, b"" if isinstance(outcome, TransportFailure) else outcome.content)
+        )
         message = scrub_text(message)
         if status == 404 and request.not_found_ok is not None and request.not_found_ok(message):
             log.debug("%s %s -> 404 (%s), read as an empty result", request.method, redacted, message)
             return None
         raise build_api_error(
-            status, message, method=request.method, url=request.url,
-            request_id=request_id, correlation_id=correlation_id,
+            status,
+            message,
+            method=request.method,
+            url=request.url,
+            request_id=request_id,
+            correlation_id=correlation_id,
         )
+
+
+def _no_answer_message(method: str, error: BaseException) -> str:
+    message = f"no answer ({describe_exception(error)})"
+    if not is_idempotent(method) and not failed_before_sending(error):
+        message += "; the request may have reached the service, so it was not sent again"
+    return message
+
+
+def token_flow(policy: RetryPolicy, *, retries_done: int, correlation_id: str) -> Flow[tuple[str, int]]:
+    """Get a bearer token, retrying when Entra ID could not be reached; return it with the retries made so far.
+
+    The token fetch is part of the request, so it shares the request's retry budget.
+
+    :param policy: the retry policy.
+    :param retries_done: retries the request already made.
+    :param correlation_id: the operation's ``MS-CorrelationId``, for the log.
+    :raises PartnerInsightsAuthError: when Entra ID stays unreachable, or refuses.
+    """
+    while True:
+        reply = yield GetToken()
+        if not isinstance(reply, TokenFailure):
+            return str(reply), retries_done
+        if retries_done >= policy.max_retries:
+            raise reply.error
+        delay = retry_delay(retries_done, policy)
+        retries_done += 1
+        log.warning(
+            "Getting a token failed (%s); retry %d/%d in %.2fs [MS-CorrelationId=%s]",
+            reply.error,
+            retries_done,
+            policy.max_retries,
+            delay,
+            correlation_id,
+        )
+        yield Sleep(delay)
 
 
 def paginated_flow(
@@ -772,14 +916,21 @@ def paginated_flow(
             return items
         url = resolve_next_link(base_url, envelope.next_link)
         if url in seen:
-            log.warning("The service returned a nextLink already read (%s); stopping [MS-CorrelationId=%s]",
-                        redact_url(url), correlation_id)
+            log.warning(
+                "The service returned a nextLink already read (%s); stopping [MS-CorrelationId=%s]",
+                redact_url(url),
+                correlation_id,
+            )
             return items
         seen.add(url)
         # The next link carries its own query string; a later 404 just ends the listing.
         page_request = ApiRequest("GET", url, not_found_ok=lambda _message: True)
-    log.warning("Stopped after %d pages of %s; more pages were announced [MS-CorrelationId=%s]",
-                max_pages, redact_url(request.url), correlation_id)
+    log.warning(
+        "Stopped after %d pages of %s; more pages were announced [MS-CorrelationId=%s]",
+        max_pages,
+        redact_url(request.url),
+        correlation_id,
+    )
     return items
 
 
@@ -802,57 +953,6 @@ class AsyncTokenSource(Protocol):
     async def aget_token(self) -> str: ...
 
     def invalidate(self, token: str) -> None: ...
-
-
-_masked_digests: set[str] = set()
-
-
-def _digest(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()
-
-
-#: Airflow's masker ignores shorter values (and warns in the task log): they would hide ordinary words.
-MIN_MASKED_LENGTH = 5
-
-
-def _load_masker() -> tuple[Callable[..., Any] | None, Callable[..., Any] | None]:
-    try:
-        from airflow.sdk.log import amask_secret, mask_secret
-    except ImportError:  # pragma: no cover - older task SDKs
-        try:
-            from airflow.sdk.execution_time.secrets_masker import mask_secret  # type: ignore[no-redef]
-        except ImportError:
-            return None, None
-        return mask_secret, None
-    return mask_secret, amask_secret
-
-
-def mask(secret: str | None) -> None:
-    """Register a runtime secret with Airflow's log masker (once per value per process).
-
-    :param secret: the token, link or other value to hide from logs.
-    """
-    if secret is None or len(secret) < MIN_MASKED_LENGTH or _digest(secret) in _masked_digests:
-        return
-    mask_secret, _ = _load_masker()
-    if mask_secret is not None:
-        mask_secret(secret)
-    _masked_digests.add(_digest(secret))
-
-
-async def amask(secret: str | None) -> None:
-    """Async :func:`mask`: tells the supervisor without blocking the event loop.
-
-    :param secret: the value to hide from logs.
-    """
-    if secret is None or len(secret) < MIN_MASKED_LENGTH or _digest(secret) in _masked_digests:
-        return
-    mask_secret, amask_secret = _load_masker()
-    if amask_secret is not None:
-        await amask_secret(secret)
-    elif mask_secret is not None:
-        mask_secret(secret)
-    _masked_digests.add(_digest(secret))
 
 
 class SyncTransport:
@@ -918,8 +1018,13 @@ def run_flow_sync(flow: Flow[T], *, tokens: SyncTokenSource, transport: SyncTran
         if isinstance(command, Send):
             reply = transport.send(command)
         elif isinstance(command, GetToken):
-            reply = tokens.get_token()
-            mask(reply)
+            # The provider registered the token with the masker when it acquired it.
+            try:
+                reply = tokens.get_token()
+            except PartnerInsightsAuthError as error:
+                if not is_transient_token_error(error):
+                    raise
+                reply = TokenFailure(error)
         elif isinstance(command, InvalidateToken):
             tokens.invalidate(command.token)
             reply = None
@@ -1040,9 +1145,7 @@ class _LoopSessions:
 
 
 # aiohttp sessions belong to one loop; keyed weakly so that a finished loop leaves nothing behind.
-_sessions_by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopSessions] = (
-    weakref.WeakKeyDictionary()
-)
+_sessions_by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopSessions] = weakref.WeakKeyDictionary()
 _sessions_guard = threading.Lock()
 
 
@@ -1153,6 +1256,7 @@ class AsyncTransport:
         except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as error:
             return TransportFailure(error)
 
+
 async def run_flow_async(flow: Flow[T], *, tokens: AsyncTokenSource, transport: AsyncTransport) -> T:
     """Execute a flow's commands without blocking the event loop; return the flow's result.
 
@@ -1169,8 +1273,13 @@ async def run_flow_async(flow: Flow[T], *, tokens: AsyncTokenSource, transport: 
         if isinstance(command, Send):
             reply = await transport.send(command)
         elif isinstance(command, GetToken):
-            reply = await tokens.aget_token()
-            await amask(reply)
+            # The provider registered the token with the masker when it acquired it.
+            try:
+                reply = await tokens.aget_token()
+            except PartnerInsightsAuthError as error:
+                if not is_transient_token_error(error):
+                    raise
+                reply = TokenFailure(error)
         elif isinstance(command, InvalidateToken):
             tokens.invalidate(command.token)
             reply = None

@@ -24,6 +24,7 @@ from airflow_provider_insights.exceptions import (
     PartnerInsightsNotFoundError,
     PartnerInsightsValidationError,
 )
+from airflow_provider_insights.hooks._masking import amask_all, mask_all
 from airflow_provider_insights.hooks.http import (
     DEFAULT_BACKOFF_BASE_S,
     DEFAULT_BACKOFF_CAP_S,
@@ -37,10 +38,8 @@ from airflow_provider_insights.hooks.http import (
     SharedAsyncSession,
     SyncTransport,
     acquire_shared_session,
-    amask,
     build_url,
     describe_exception,
-    mask,
     new_correlation_id,
     paginated_flow,
     path_segment,
@@ -84,7 +83,8 @@ CREATE_REPORT_FIELDS = {
     "query_end_time": "QueryEndTime",
 }
 UPDATE_REPORT_FIELDS = {
-    name: key for name, key in CREATE_REPORT_FIELDS.items()
+    name: key
+    for name, key in CREATE_REPORT_FIELDS.items()
     if name not in ("query_id", "execute_now", "query_start_time", "query_end_time")
 }
 DATETIME_FIELDS = frozenset({"start_time", "query_start_time", "query_end_time"})
@@ -233,8 +233,9 @@ def _latest(executions: list[Execution]) -> Execution | None:
         return None
 
     for keys in (("createdTime", "executionCreatedTime"), ("reportGeneratedTime",)):
-        moments = [next((str(lookup(item.raw, key)) for key in keys if lookup(item.raw, key)), "")
-                   for item in executions]
+        moments = [
+            next((str(lookup(item.raw, key)) for key in keys if lookup(item.raw, key)), "") for item in executions
+        ]
         if all(moments):
             return executions[max(range(len(executions)), key=lambda index: (moments[index], index))]
     return executions[-1]
@@ -279,61 +280,33 @@ class PartnerInsightsHook(BaseHook):
     # Connection UI
     # ----------------------------------------------------------------------------------------
 
+    # Airflow 3.2+ reads the form from get_provider_info()'s "conn-fields" without importing the hook;
+    # older versions call these two, which are derived from the same data so the forms cannot differ.
+
     @classmethod
     def get_ui_field_behaviour(cls) -> dict[str, Any]:
-        """How the connection form shows the standard fields."""
-        return {
-            "hidden_fields": ["schema", "port", "host"],
-            "relabeling": {"login": "Client ID", "password": "Client secret"},
-            "placeholders": {
-                "login": "00000000-0000-0000-0000-000000000000 (Entra ID application id)",
-                "password": "client secret (leave empty with a certificate)",
-                "tenant_id": "00000000-0000-0000-0000-000000000000 or contoso.onmicrosoft.com",
-                "auth_type": "client_credentials | password | refresh_token",
-                "program": "mpn | cmp",
-                "api_base_url": "https://api.partnercenter.microsoft.com/insights/v1/mpn",
-                "authority_host": "https://login.microsoftonline.com",
-                "scopes": "https://api.partnercenter.microsoft.com/.default",
-                "verify": "true | false | /path/to/ca-bundle.pem",
-                "allowed_download_hosts": "*.blob.core.windows.net",
-                "timeout": "60",
-                "max_retries": "5",
-            },
-        }
+        """How the connection form shows the standard fields (Airflow < 3.2; see ``UI_FIELD_BEHAVIOUR``)."""
+        from airflow_provider_insights import legacy_field_behaviour
+
+        return legacy_field_behaviour()
 
     @classmethod
     def get_connection_form_widgets(cls) -> dict[str, Any]:
-        """Form fields for the connection's extras (imported lazily: only the web UI has wtforms)."""
+        """Form fields for the connection's extras (Airflow < 3.2; see ``CONNECTION_FIELDS``).
+
+        Imported lazily: only the web UI has wtforms.
+        """
         from flask_appbuilder.fieldwidgets import BS3PasswordFieldWidget, BS3TextFieldWidget
         from flask_babel import lazy_gettext
-        from wtforms import IntegerField, PasswordField, StringField
-        from wtforms.validators import NumberRange, Optional
+        from wtforms import PasswordField, StringField
 
-        def text(label: str) -> Any:
-            return StringField(lazy_gettext(label), widget=BS3TextFieldWidget())
-
-        def secret(label: str) -> Any:
-            return PasswordField(lazy_gettext(label), widget=BS3PasswordFieldWidget())
+        from airflow_provider_insights import connection_form_fields
 
         return {
-            "tenant_id": text("Tenant ID"),
-            "auth_type": text("Auth type"),
-            "program": text("Program (mpn or cmp)"),
-            "api_base_url": text("API base URL"),
-            "authority_host": text("Authority host"),
-            "username": text("Username (auth_type password)"),
-            "user_password": secret("User password"),
-            "refresh_token": secret("Refresh token"),
-            "certificate_path": text("Certificate path (PEM)"),
-            "certificate_thumbprint": text("Certificate thumbprint"),
-            "scopes": text("Scopes"),
-            "verify": text("TLS verify (true, false or CA bundle path)"),
-            "allowed_download_hosts": text("Allowed download hosts"),
-            "timeout": text("Timeout (seconds)"),
-            "max_retries": IntegerField(
-                lazy_gettext("Max retries"), widget=BS3TextFieldWidget(),
-                validators=[Optional(), NumberRange(min=0, max=20)],
-            ),
+            name: PasswordField(lazy_gettext(label), widget=BS3PasswordFieldWidget())
+            if secret
+            else StringField(lazy_gettext(label), widget=BS3TextFieldWidget())
+            for name, label, secret in connection_form_fields()
         }
 
     # ----------------------------------------------------------------------------------------
@@ -345,8 +318,7 @@ class PartnerInsightsHook(BaseHook):
         """The connection's settings (sync lookup: workers only; triggers use :meth:`aget_settings`)."""
         conn = self.get_connection(self.partner_insights_conn_id)
         settings = ConnectionSettings.from_parts(login=conn.login, password=conn.password, extra=conn.extra)
-        for secret in settings.secrets:
-            mask(secret)
+        mask_all(settings.secrets)
         return settings
 
     async def aget_settings(self) -> ConnectionSettings:
@@ -358,8 +330,7 @@ class PartnerInsightsHook(BaseHook):
         if settings is None:
             conn = await self.aget_connection(self.partner_insights_conn_id)
             settings = ConnectionSettings.from_parts(login=conn.login, password=conn.password, extra=conn.extra)
-            for secret in settings.secrets:
-                await amask(secret)
+            await amask_all(settings.secrets)
             _remember_settings(self.partner_insights_conn_id, settings)
         self.__dict__["settings"] = settings
         return settings
@@ -462,8 +433,11 @@ class PartnerInsightsHook(BaseHook):
     ) -> Flow[list[dict[str, Any]] | None]:
         request = ApiRequest("GET", build_url(settings.api_base_url, path, params), not_found_ok=not_found_ok)
         items = yield from paginated_flow(
-            request, base_url=settings.api_base_url, correlation_id=correlation_id or new_correlation_id(),
-            policy=self.retry_policy(settings), max_pages=self.max_pages,
+            request,
+            base_url=settings.api_base_url,
+            correlation_id=correlation_id or new_correlation_id(),
+            policy=self.retry_policy(settings),
+            max_pages=self.max_pages,
         )
         if items is None:
             return None
@@ -515,8 +489,11 @@ class PartnerInsightsHook(BaseHook):
             exists = yield from self._report_exists_flow(settings, report_id, correlation_id)
             if not exists:
                 raise PartnerInsightsNotFoundError(
-                    404, f"report {report_id} does not exist (deleted, or a wrong id)", method="GET",
-                    url=redact_url(build_url(settings.api_base_url, path)), correlation_id=correlation_id,
+                    404,
+                    f"report {report_id} does not exist (deleted, or a wrong id)",
+                    method="GET",
+                    url=redact_url(build_url(settings.api_base_url, path)),
+                    correlation_id=correlation_id,
                 )
         return [Execution.from_api(item) for item in items or []]
 
@@ -626,10 +603,15 @@ class PartnerInsightsHook(BaseHook):
 
         :param query_id: the query id.
         """
-        item = self._run(self._item_flow(
-            self.settings, "DELETE", f"ScheduledQueries/{path_segment(query_id)}", "deleted query",
-            not_found_ok=_always,
-        ))
+        item = self._run(
+            self._item_flow(
+                self.settings,
+                "DELETE",
+                f"ScheduledQueries/{path_segment(query_id)}",
+                "deleted query",
+                not_found_ok=_always,
+            )
+        )
         return Query.from_api(item) if item is not None else None
 
     def test_query(
@@ -716,11 +698,18 @@ class PartnerInsightsHook(BaseHook):
         """
         body = _report_body(
             {
-                "report_name": report_name, "description": description, "query_id": query_id,
-                "start_time": start_time, "recurrence_interval": recurrence_interval,
-                "recurrence_count": recurrence_count, "format": format, "callback_url": callback_url,
-                "callback_method": callback_method, "execute_now": execute_now,
-                "query_start_time": query_start_time, "query_end_time": query_end_time,
+                "report_name": report_name,
+                "description": description,
+                "query_id": query_id,
+                "start_time": start_time,
+                "recurrence_interval": recurrence_interval,
+                "recurrence_count": recurrence_count,
+                "format": format,
+                "callback_url": callback_url,
+                "callback_method": callback_method,
+                "execute_now": execute_now,
+                "query_start_time": query_start_time,
+                "query_end_time": query_end_time,
             },
             CREATE_REPORT_FIELDS,
         )
@@ -737,9 +726,9 @@ class PartnerInsightsHook(BaseHook):
             requires ``report_name`` and ``start_time``).
         """
         body = _report_body(fields, UPDATE_REPORT_FIELDS)
-        item = self._run(self._item_flow(
-            self.settings, "PUT", f"ScheduledReport/{path_segment(report_id)}", "updated report", body
-        ))
+        item = self._run(
+            self._item_flow(self.settings, "PUT", f"ScheduledReport/{path_segment(report_id)}", "updated report", body)
+        )
         assert item is not None
         return Report.from_api(item)
 
@@ -748,9 +737,9 @@ class PartnerInsightsHook(BaseHook):
 
         :param report_id: the report id.
         """
-        item = self._run(self._item_flow(
-            self.settings, "PUT", f"ScheduledReport/pause/{path_segment(report_id)}", "paused report"
-        ))
+        item = self._run(
+            self._item_flow(self.settings, "PUT", f"ScheduledReport/pause/{path_segment(report_id)}", "paused report")
+        )
         assert item is not None
         return Report.from_api(item)
 
@@ -759,9 +748,9 @@ class PartnerInsightsHook(BaseHook):
 
         :param report_id: the report id.
         """
-        item = self._run(self._item_flow(
-            self.settings, "PUT", f"ScheduledReport/resume/{path_segment(report_id)}", "resumed report"
-        ))
+        item = self._run(
+            self._item_flow(self.settings, "PUT", f"ScheduledReport/resume/{path_segment(report_id)}", "resumed report")
+        )
         assert item is not None
         return Report.from_api(item)
 
@@ -770,10 +759,15 @@ class PartnerInsightsHook(BaseHook):
 
         :param report_id: the report id.
         """
-        item = self._run(self._item_flow(
-            self.settings, "DELETE", f"ScheduledReport/{path_segment(report_id)}", "deleted report",
-            not_found_ok=_always,
-        ))
+        item = self._run(
+            self._item_flow(
+                self.settings,
+                "DELETE",
+                f"ScheduledReport/{path_segment(report_id)}",
+                "deleted report",
+                not_found_ok=_always,
+            )
+        )
         return Report.from_api(item) if item is not None else None
 
     # ----------------------------------------------------------------------------------------
@@ -871,23 +865,22 @@ class PartnerInsightsHook(BaseHook):
         :param offset: resume from this byte (``Range: bytes=<offset>-``, answered 206).
         :raises PartnerInsightsValidationError: for a link that is not https or on another host.
         :raises PartnerInsightsLinkExpiredError: on 403 (expired or revoked link).
+        :raises PartnerInsightsApiError: status 0 when no answer came, else the answer's status. There is
+            a single attempt: the caller retries and resumes from the bytes it already has.
         """
         settings = self.settings
         if self._download_session is None:
             self._download_session = self._new_requests_session()
         return open_secure_link(
-            self._download_session, link, offset=offset, allowed_hosts=settings.allowed_download_hosts,
-            verify=settings.verify, proxies=settings.proxies, timeout=settings.timeout,
-            policy=self.retry_policy(settings), correlation_id=new_correlation_id(),
+            self._download_session,
+            link,
+            offset=offset,
+            allowed_hosts=settings.allowed_download_hosts,
+            verify=settings.verify,
+            proxies=settings.proxies,
+            timeout=settings.timeout,
+            correlation_id=new_correlation_id(),
         )
-
-    @staticmethod
-    def redact_url(url: str) -> str:
-        """``scheme://host/path`` of a URL, its query string (a SAS signature...) dropped.
-
-        :param url: any URL.
-        """
-        return redact_url(url)
 
     # ----------------------------------------------------------------------------------------
     # Connection test
@@ -898,9 +891,9 @@ class PartnerInsightsHook(BaseHook):
         try:
             settings = self.settings
             request = ApiRequest("GET", build_url(settings.api_base_url, "ScheduledDataset"))
-            envelope = self._run(request_flow(
-                request, correlation_id=new_correlation_id(), policy=self.retry_policy(settings)
-            ))
+            envelope = self._run(
+                request_flow(request, correlation_id=new_correlation_id(), policy=self.retry_policy(settings))
+            )
         except Exception as error:
             return False, self._safe_message(error)
         count = len(envelope.value) if envelope is not None else 0

@@ -10,7 +10,6 @@ from __future__ import annotations
 import fnmatch
 import logging
 import re
-import time
 from collections.abc import Iterator, Mapping, Sequence
 from types import TracebackType
 from urllib.parse import parse_qsl, urljoin, urlsplit
@@ -23,16 +22,12 @@ from airflow_provider_insights.exceptions import (
     PartnerInsightsLinkExpiredError,
     PartnerInsightsValidationError,
 )
+from airflow_provider_insights.hooks._masking import mask
 from airflow_provider_insights.hooks.http import (
-    Decision,
-    RetryPolicy,
-    decide,
     describe_exception,
-    mask,
     new_request_id,
     proxies_for,
     redact_url,
-    retry_delay,
     scrub_text,
     user_agent,
 )
@@ -146,9 +141,7 @@ class SecureLinkResponse:
     :param correlation_id: the operation's correlation id.
     """
 
-    def __init__(
-        self, response: requests.Response, *, url: str, request_id: str, correlation_id: str
-    ) -> None:
+    def __init__(self, response: requests.Response, *, url: str, request_id: str, correlation_id: str) -> None:
         self._response = response
         self._redacted_url = redact_url(url)
         self.request_id = request_id
@@ -217,12 +210,18 @@ def _link_error(
             403,
             f"the secure link was refused ({code or 'forbidden'}): it expired or was revoked; "
             "read the execution again for a fresh link",
-            method="GET", url=redact_url(url), request_id=request_id, correlation_id=correlation_id,
+            method="GET",
+            url=redact_url(url),
+            request_id=request_id,
+            correlation_id=correlation_id,
         )
     return PartnerInsightsApiError(
         response.status_code,
         f"download failed ({code or 'error'})",
-        method="GET", url=redact_url(url), request_id=request_id, correlation_id=correlation_id,
+        method="GET",
+        url=redact_url(url),
+        request_id=request_id,
+        correlation_id=correlation_id,
     )
 
 
@@ -235,10 +234,12 @@ def open_secure_link(
     verify: bool | str,
     proxies: Mapping[str, str],
     timeout: float,
-    policy: RetryPolicy,
     correlation_id: str,
 ) -> SecureLinkResponse:
-    """Start a download from a secure link, without any Authorization header.
+    """Start a download from a secure link, without any Authorization header: one attempt, no retry.
+
+    Retrying belongs to the caller, which knows how many bytes it already has and resumes from
+    there (a retry here would multiply with the caller's).
 
     :param session: a plain session that never carries the API token.
     :param link: the secure link.
@@ -247,8 +248,10 @@ def open_secure_link(
     :param verify: TLS verification.
     :param proxies: proxies from the connection.
     :param timeout: connect/read timeout in seconds.
-    :param policy: retries for throttling, transient errors and lost connections before the body.
     :param correlation_id: the operation's correlation id.
+    :raises PartnerInsightsValidationError: for a link or redirect that is not https on an allowed host.
+    :raises PartnerInsightsLinkExpiredError: on 403.
+    :raises PartnerInsightsApiError: status 0 when no answer came, else the answer's status.
     """
     check_secure_link(link, allowed_hosts)
     mask_secure_link(link)
@@ -256,62 +259,77 @@ def open_secure_link(
     if offset < 0:
         raise PartnerInsightsValidationError("offset", f"{offset} is negative", allowed=">= 0")
     url = link
-    retries_done = 0
-    redirects = 0
-    while True:
+    for _redirect in range(MAX_REDIRECTS + 1):
         request_id = new_request_id()
-        headers = {
-            "User-Agent": user_agent(),
-            "Accept-Encoding": "gzip, deflate",
-            "x-ms-client-request-id": request_id,
-        }
-        if offset > 0:
-            headers["Range"] = f"bytes={offset}-"
-        try:
-            response = session.get(
-                url, headers=headers, stream=True, allow_redirects=False, verify=verify,
-                proxies=proxies_for(url, proxies), timeout=timeout,
-            )
-        except requests.RequestException as error:
-            decision = decide(status=None, error=error, retries_done=retries_done,
-                              max_retries=policy.max_retries, token_refreshed=True)
-            if decision is Decision.RETRY:
-                delay = retry_delay(retries_done, policy)
-                retries_done += 1
-                log.warning("Download from %s failed (%s); retry %d/%d in %.2fs", redact_url(url),
-                            describe_exception(error), retries_done, policy.max_retries, delay)
-                time.sleep(delay)
-                continue
-            raise PartnerInsightsApiError(
-                0, f"no answer ({describe_exception(error)})", method="GET", url=redact_url(url),
-                request_id=request_id, correlation_id=correlation_id,
-            ) from None
+        response = _send_download_request(
+            session,
+            url,
+            offset=offset,
+            verify=verify,
+            proxies=proxies,
+            timeout=timeout,
+            request_id=request_id,
+            correlation_id=correlation_id,
+        )
         if response.status_code in REDIRECT_STATUSES and response.headers.get("Location"):
             target = urljoin(url, response.headers["Location"])
             response.close()
-            redirects += 1
-            if redirects > MAX_REDIRECTS:
-                raise PartnerInsightsApiError(
-                    response.status_code, "too many redirects", method="GET", url=redact_url(url),
-                    request_id=request_id, correlation_id=correlation_id,
-                )
+            # Checked before connecting to it: a redirect must not lead the download off the allowed hosts.
             check_secure_link(target, allowed_hosts)
             mask_secure_link(target)
             url = target
             continue
-        decision = decide(status=response.status_code, error=None, retries_done=retries_done,
-                          max_retries=policy.max_retries, token_refreshed=True)
-        if decision is Decision.DONE:
+        if response.status_code < 400:
             log.debug("GET %s -> %s (offset %d)", redact_url(url), response.status_code, offset)
             return SecureLinkResponse(response, url=url, request_id=request_id, correlation_id=correlation_id)
-        if decision is Decision.RETRY:
-            delay = retry_delay(retries_done, policy, response.headers.get("Retry-After"))
-            retries_done += 1
-            response.close()
-            log.warning("Download from %s answered %s; retry %d/%d in %.2fs", redact_url(url),
-                        response.status_code, retries_done, policy.max_retries, delay)
-            time.sleep(delay)
-            continue
         failure = _link_error(response, url=url, request_id=request_id, correlation_id=correlation_id)
         response.close()
         raise failure
+    raise PartnerInsightsApiError(
+        0,
+        f"more than {MAX_REDIRECTS} redirects",
+        method="GET",
+        url=redact_url(url),
+        request_id=request_id,
+        correlation_id=correlation_id,
+    )
+
+
+def _send_download_request(
+    session: requests.Session,
+    url: str,
+    *,
+    offset: int,
+    verify: bool | str,
+    proxies: Mapping[str, str],
+    timeout: float,
+    request_id: str,
+    correlation_id: str,
+) -> requests.Response:
+    headers = {
+        "User-Agent": user_agent(),
+        "Accept-Encoding": "gzip, deflate",
+        "x-ms-client-request-id": request_id,
+    }
+    if offset > 0:
+        headers["Range"] = f"bytes={offset}-"
+    try:
+        return session.get(
+            url,
+            headers=headers,
+            stream=True,
+            allow_redirects=False,
+            verify=verify,
+            proxies=proxies_for(url, proxies),
+            timeout=timeout,
+        )
+    except requests.RequestException as error:
+        # "from None": requests' exception text holds the whole link, signature included.
+        raise PartnerInsightsApiError(
+            0,
+            f"no answer ({describe_exception(error)})",
+            method="GET",
+            url=redact_url(url),
+            request_id=request_id,
+            correlation_id=correlation_id,
+        ) from None

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from functools import cached_property
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
 from airflow_provider_insights.exceptions import PartnerInsightsApiError, PartnerInsightsValidationError
+from airflow_provider_insights.operators._base import PartnerInsightsHookMixin
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-    from airflow_provider_insights.hooks.insights import PartnerInsightsHook
     from airflow_provider_insights.models import Query
     from airflow_provider_insights.query_builder import InsightsQuery
 
@@ -40,13 +39,14 @@ def require_name(field: str, value: Any) -> str:
     return text
 
 
-class PartnerInsightsCreateQueryOperator(BaseOperator):
+class PartnerInsightsCreateQueryOperator(PartnerInsightsHookMixin, BaseOperator):
     """Get or create a report query by name; return its id.
 
     A user-defined query with the same name and the same text is reused. If the text changed, a
     query with the new text is created and the older ones of that name are deleted, so a name
     always means its current definition (creating first keeps a crash in between harmless: the
-    next run reuses the new query and removes the stale ones).
+    next run reuses the new query and removes the stale ones). An older query that a report still
+    runs (a recurring report, or the report of an overlapping run) is kept, with a warning.
 
     With ``validate`` the query is checked before any call that changes anything: its grammar
     (no ``OR``, known ``TIMESPAN``...), then its dataset, columns and timespan against the live
@@ -82,13 +82,6 @@ class PartnerInsightsCreateQueryOperator(BaseOperator):
         self.validate = validate
         self.partner_insights_conn_id = partner_insights_conn_id
 
-    @cached_property
-    def hook(self) -> PartnerInsightsHook:
-        """The hook, created on first use (never at DAG parse time)."""
-        from airflow_provider_insights.hooks.insights import PartnerInsightsHook
-
-        return PartnerInsightsHook(partner_insights_conn_id=self.partner_insights_conn_id)
-
     def execute(self, context: Context) -> str:
         """Validate, then reuse or create the query; return its id."""
         name = require_name("name", self.name)
@@ -118,17 +111,33 @@ class PartnerInsightsCreateQueryOperator(BaseOperator):
         found = self.hook.list_queries(query_name=name, include_system_queries=False)
         return [q for q in found if q.name == name and not q.is_system]
 
-    def _delete_stale(self, stale: Any) -> None:
+    def _delete_stale(self, stale: Iterable[Query]) -> None:
         for query in stale:
+            if self._used_by_a_report(query):
+                continue
             self.log.info("Deleting query %s: an older definition of %r", query.query_id, query.name)
             try:
                 self.hook.delete_query(query.query_id)
             except PartnerInsightsApiError as err:
-                # E.g. still used by a report: the new definition exists anyway, so do not fail.
+                # The new definition exists anyway, so do not fail.
                 self.log.warning("Could not delete the older query %s: %s", query.query_id, err)
 
+    def _used_by_a_report(self, query: Query) -> bool:
+        # Deleting it would break that report's next run; the owner of the report decides.
+        found = self.hook.list_reports(query_id=query.query_id)
+        users = [r for r in found if r.query_id.lower() == query.query_id.lower()]
+        if not users:
+            return False
+        self.log.warning(
+            "Keeping the older query %s of %r: report(s) %s still run it",
+            query.query_id,
+            query.name,
+            ", ".join(r.report_id for r in users),
+        )
+        return True
 
-class PartnerInsightsDeleteQueryOperator(BaseOperator):
+
+class PartnerInsightsDeleteQueryOperator(PartnerInsightsHookMixin, BaseOperator):
     """Delete a user-defined report query. A query that is already gone is fine.
 
     :param query_id: the query to delete (templated).
@@ -148,13 +157,6 @@ class PartnerInsightsDeleteQueryOperator(BaseOperator):
         super().__init__(**kwargs)
         self.query_id = query_id
         self.partner_insights_conn_id = partner_insights_conn_id
-
-    @cached_property
-    def hook(self) -> PartnerInsightsHook:
-        """The hook, created on first use (never at DAG parse time)."""
-        from airflow_provider_insights.hooks.insights import PartnerInsightsHook
-
-        return PartnerInsightsHook(partner_insights_conn_id=self.partner_insights_conn_id)
 
     def execute(self, context: Context) -> None:
         """Delete the query, treating "not found" as already done."""

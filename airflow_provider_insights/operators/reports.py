@@ -3,22 +3,22 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+import re
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from functools import cached_property
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from airflow.sdk import BaseOperator
 
 from airflow_provider_insights.exceptions import PartnerInsightsValidationError
+from airflow_provider_insights.operators._base import PartnerInsightsHookMixin, as_utc_datetime
 from airflow_provider_insights.operators.queries import require_name
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-    from airflow_provider_insights.hooks.insights import PartnerInsightsHook
     from airflow_provider_insights.models import Report
 
 #: The service refuses a recurring report whose first run is sooner than this.
@@ -30,27 +30,9 @@ FORMATS = ("csv", "tsv")
 CALLBACK_METHODS = ("GET", "POST")
 #: Key under which the created report's id is kept across retries (``task_state_store``, Airflow 3.3+).
 REPORT_ID_STATE_KEY = "partner_insights_report_id"
-
-
-def as_utc_datetime(field: str, value: Any) -> datetime | None:
-    """Read a datetime or an ISO 8601 string (e.g. a rendered ``data_interval_start``) as aware UTC.
-
-    A naive value is taken to be UTC already, as the API's ``yyyy-MM-ddTHH:mm:ssZ`` is.
-    """
-    if value is None or value == "":
-        return None
-    if isinstance(value, datetime):
-        moment = value
-    else:
-        try:
-            moment = datetime.fromisoformat(str(value).strip())
-        except ValueError as err:
-            raise PartnerInsightsValidationError(
-                field, f"{value!r} is not a date and time", allowed="ISO 8601, e.g. 2024-01-31T00:00:00Z"
-            ) from err
-    if moment.tzinfo is None:
-        return moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc)
+#: Where a query names its dataset. Deliberately looser than the query grammar: system queries the
+#: service itself publishes do not all pass it (one lacks ``SELECT``, some select ``Name(USD)``).
+DATASET_OF_QUERY = re.compile(r"\bFROM\s+(\w+)", re.IGNORECASE)
 
 
 def as_optional_int(field: str, value: Any) -> int | None:
@@ -95,18 +77,7 @@ class ReportSpec:
     callback_method: str | None
 
 
-class _ReportHookMixin:
-    partner_insights_conn_id: str
-
-    @cached_property
-    def hook(self) -> PartnerInsightsHook:
-        """The hook, created on first use (never at DAG parse time)."""
-        from airflow_provider_insights.hooks.insights import PartnerInsightsHook
-
-        return PartnerInsightsHook(partner_insights_conn_id=self.partner_insights_conn_id)
-
-
-class PartnerInsightsCreateReportOperator(_ReportHookMixin, BaseOperator):
+class PartnerInsightsCreateReportOperator(PartnerInsightsHookMixin, BaseOperator):
     """Create a one-off or recurring report for a query; return its id (also pushed as ``report_id``).
 
     One-off (``execute_now=True``): the service runs it once, now, optionally over
@@ -117,11 +88,14 @@ class PartnerInsightsCreateReportOperator(_ReportHookMixin, BaseOperator):
 
     Every documented rule is checked before any call that changes anything, raising
     :class:`~airflow_provider_insights.exceptions.PartnerInsightsValidationError` naming the field.
+    The 4-hour rule on ``start_time`` applies only when a report is about to be created: a retry
+    hours later reuses the report its first try created.
 
     Idempotent: with ``unique_per_run`` (the default for one-off reports) the report is named
     ``"<report_name> <digest of dag, task, logical date>"``; a retry or a re-run of the same task
-    for the same logical date finds that report (by the id kept in ``task_state_store`` on Airflow
-    3.3+, else by name) and reuses it instead of creating another. A one-off report whose run
+    for the same logical date finds that report and reuses it instead of creating another: first by
+    the id kept in ``task_state_store`` (Airflow 3.3+; this also finds a report renamed since), else
+    by its exact name. A one-off report whose run
     failed, or that was made for another query, is replaced. Without ``unique_per_run`` (the
     default for recurring reports) the name is used as is and the report of that name is reused.
 
@@ -193,24 +167,26 @@ class PartnerInsightsCreateReportOperator(_ReportHookMixin, BaseOperator):
 
     def execute(self, context: Context) -> str:
         """Check, reuse or create the report, remember its id; return it."""
-        spec = self._checked_spec(now=datetime.now(timezone.utc))
+        spec = self._checked_spec()
         if not spec.execute_now:
             self._check_interval_against_dataset(spec)
         name = run_scoped_name(spec.report_name, context) if self.unique_per_run else spec.report_name
         state_store = context.get("task_state_store")
         report = self._reusable_report(name, spec, self._remembered_report_id(state_store))
         if report is None:
+            # Only now: a retry hours later must still find the report its first try created.
+            self._check_start_delay(spec, now=datetime.now(timezone.utc))
             report = self._create(name, spec)
             self._remember(context, state_store, report.report_id)
             self.log.info("Created report %s named %r", report.report_id, name)
         else:
             self._remember(context, state_store, report.report_id)
-            self.log.info("Reusing report %s named %r", report.report_id, name)
+            self.log.info("Reusing report %s named %r", report.report_id, report.report_name)
         return report.report_id
 
     # -- checks without I/O ---------------------------------------------------------------------
 
-    def _checked_spec(self, *, now: datetime) -> ReportSpec:
+    def _checked_spec(self) -> ReportSpec:
         report_name = require_name("report_name", self.report_name)
         query_id = require_name("query_id", self.query_id)
         report_format = str(self.format or "csv").strip().lower()
@@ -229,7 +205,7 @@ class PartnerInsightsCreateReportOperator(_ReportHookMixin, BaseOperator):
                 self.log.warning("start_time / recurrence_* are ignored by the service for a one-off report")
             start_time = interval = count = None
         else:
-            self._check_recurring(now, query_start, query_end, start_time, interval, count)
+            self._check_recurring(query_start, query_end, start_time, interval, count)
         return ReportSpec(
             report_name=report_name,
             query_id=query_id,
@@ -270,7 +246,6 @@ class PartnerInsightsCreateReportOperator(_ReportHookMixin, BaseOperator):
 
     @staticmethod
     def _check_recurring(
-        now: datetime,
         query_start: datetime | None,
         query_end: datetime | None,
         start_time: datetime | None,
@@ -284,30 +259,42 @@ class PartnerInsightsCreateReportOperator(_ReportHookMixin, BaseOperator):
             )
         if start_time is None:
             raise PartnerInsightsValidationError("start_time", "is required for a recurring report")
-        earliest = now + MIN_START_DELAY
-        if start_time < earliest:
-            raise PartnerInsightsValidationError(
-                "start_time",
-                f"{start_time:%Y-%m-%dT%H:%M:%SZ} is less than 4 hours from now",
-                allowed=f"{earliest:%Y-%m-%dT%H:%M:%SZ} or later",
-            )
         if interval is None:
             raise PartnerInsightsValidationError("recurrence_interval", "is required for a recurring report")
         check_interval_bounds(interval, MIN_RECURRENCE_INTERVAL)
         if count is not None and count < 1:
             raise PartnerInsightsValidationError("recurrence_count", f"{count} is not a positive number")
 
+    @staticmethod
+    def _check_start_delay(spec: ReportSpec, *, now: datetime) -> None:
+        """The service refuses to create a recurring report whose first run is under 4 hours away."""
+        if spec.execute_now or spec.start_time is None:
+            return
+        earliest = now + MIN_START_DELAY
+        if spec.start_time < earliest:
+            raise PartnerInsightsValidationError(
+                "start_time",
+                f"{spec.start_time:%Y-%m-%dT%H:%M:%SZ} is less than 4 hours from now",
+                allowed=f"{earliest:%Y-%m-%dT%H:%M:%SZ} or later",
+            )
+
     # -- checks that read the service -----------------------------------------------------------
 
     def _check_interval_against_dataset(self, spec: ReportSpec) -> None:
         """The dataset's ``minimumRecurrenceInterval`` raises the lower bound: find it from the query."""
-        from airflow_provider_insights.query_builder import parse_query
-
         queries = self.hook.list_queries(query_id=spec.query_id)
-        query = next((q for q in queries if q.query_id == spec.query_id), None)
+        query = next((q for q in queries if q.query_id.lower() == spec.query_id.lower()), None)
         if query is None:
             raise PartnerInsightsValidationError("query_id", f"no query has the id {spec.query_id!r}")
-        dataset = self.hook.get_dataset(parse_query(query.query).dataset)
+        match = DATASET_OF_QUERY.search(query.query or "")
+        if match is None:
+            # The service still enforces its minimum when the report is created.
+            self.log.warning(
+                "Cannot tell the dataset of query %s; not checking its minimum recurrence interval",
+                query.query_id,
+            )
+            return
+        dataset = self.hook.get_dataset(match.group(1))
         minimum = max(MIN_RECURRENCE_INTERVAL, dataset.minimum_recurrence_interval or 0)
         check_interval_bounds(spec.recurrence_interval or 0, minimum, dataset_name=dataset.name)
 
@@ -320,10 +307,12 @@ class PartnerInsightsCreateReportOperator(_ReportHookMixin, BaseOperator):
         return str(value) if value else None
 
     def _reusable_report(self, name: str, spec: ReportSpec, remembered_id: str | None) -> Report | None:
-        """The report this task made before, if it can serve again; stale ones are deleted."""
-        candidates = [r for r in self.hook.list_reports(report_name=name) if r.report_name == name]
-        candidates.sort(key=lambda r: r.report_id != remembered_id)
-        for report in candidates:
+        """The report this task made before, if it can serve again; stale ones are deleted.
+
+        The id a previous try remembered comes first: it still finds that report if it was renamed,
+        or if the service's name filter misses it. Then the reports of exactly that name.
+        """
+        for report in self._candidates(name, remembered_id):
             if report.query_id.lower() != spec.query_id.lower():
                 self._refuse_or_replace(report, spec, reason="it runs another query")
             elif spec.execute_now and self._run_failed(report):
@@ -331,6 +320,21 @@ class PartnerInsightsCreateReportOperator(_ReportHookMixin, BaseOperator):
             else:
                 return report
         return None
+
+    def _candidates(self, name: str, remembered_id: str | None) -> Iterator[Report]:
+        """The remembered report (if it still exists), then the others of exactly that name; lazily."""
+        remembered: Report | None = None
+        if remembered_id:
+            found = self.hook.list_reports(report_id=remembered_id)
+            remembered = next((r for r in found if r.report_id.lower() == remembered_id.lower()), None)
+            if remembered is None:
+                self.log.info("The remembered report %s is gone; looking the name up", remembered_id)
+            else:
+                yield remembered
+        # The name filter's matching rules are undocumented: keep exact matches only.
+        for report in self.hook.list_reports(report_name=name):
+            if report.report_name == name and (remembered is None or report.report_id != remembered.report_id):
+                yield report
 
     def _run_failed(self, report: Report) -> bool:
         execution = self.hook.get_latest_execution(report.report_id)
@@ -382,7 +386,7 @@ def check_interval_bounds(interval: int, minimum: int, *, dataset_name: str | No
     )
 
 
-class PartnerInsightsDeleteReportOperator(_ReportHookMixin, BaseOperator):
+class PartnerInsightsDeleteReportOperator(PartnerInsightsHookMixin, BaseOperator):
     """Delete a report and its execution records. A report that is already gone is fine.
 
     :param report_id: the report to delete (templated).
@@ -408,49 +412,62 @@ class PartnerInsightsDeleteReportOperator(_ReportHookMixin, BaseOperator):
             self.log.info("Deleted report %s", report_id)
 
 
-class PartnerInsightsPauseReportOperator(_ReportHookMixin, BaseOperator):
-    """Pause a recurring report's scheduled executions.
+class _ReportStatusChangeOperator(PartnerInsightsHookMixin, BaseOperator):
+    """Shared body of the pause and resume operators: one call on one report, return its new status.
+
+    :param report_id: the report (templated).
+    :param partner_insights_conn_id: the ``partner_insights`` connection.
+    """
+
+    template_fields: Sequence[str] = ("report_id",)
+    ui_color = "#dbe9f6"
+
+    def __init__(
+        self, *, report_id: str, partner_insights_conn_id: str = "partner_insights_default", **kwargs: Any
+    ) -> None:
+        super().__init__(**kwargs)
+        self.report_id = report_id
+        self.partner_insights_conn_id = partner_insights_conn_id
+
+    def change_status(self, report_id: str) -> Report:
+        """Ask the service for the change; subclasses name the call.
+
+        :param report_id: the report.
+        """
+        raise NotImplementedError
+
+    def execute(self, context: Context) -> str | None:
+        """Change the report's status; return the new one."""
+        report = self.change_status(require_name("report_id", self.report_id))
+        self.log.info("Report %s is now %s", report.report_id, report.report_status)
+        return report.report_status
+
+
+class PartnerInsightsPauseReportOperator(_ReportStatusChangeOperator):
+    """Pause a recurring report's scheduled executions; return its new status.
 
     :param report_id: the report to pause (templated).
     :param partner_insights_conn_id: the ``partner_insights`` connection.
     """
 
-    template_fields: Sequence[str] = ("report_id",)
-    ui_color = "#dbe9f6"
+    def change_status(self, report_id: str) -> Report:
+        """Pause the report.
 
-    def __init__(
-        self, *, report_id: str, partner_insights_conn_id: str = "partner_insights_default", **kwargs: Any
-    ) -> None:
-        super().__init__(**kwargs)
-        self.report_id = report_id
-        self.partner_insights_conn_id = partner_insights_conn_id
-
-    def execute(self, context: Context) -> str | None:
-        """Pause the report; return its new status."""
-        report = self.hook.pause_report(require_name("report_id", self.report_id))
-        self.log.info("Report %s is now %s", report.report_id, report.report_status)
-        return report.report_status
+        :param report_id: the report.
+        """
+        return self.hook.pause_report(report_id)
 
 
-class PartnerInsightsResumeReportOperator(_ReportHookMixin, BaseOperator):
-    """Resume a paused recurring report.
+class PartnerInsightsResumeReportOperator(_ReportStatusChangeOperator):
+    """Resume a paused recurring report; return its new status.
 
     :param report_id: the report to resume (templated).
     :param partner_insights_conn_id: the ``partner_insights`` connection.
     """
 
-    template_fields: Sequence[str] = ("report_id",)
-    ui_color = "#dbe9f6"
+    def change_status(self, report_id: str) -> Report:
+        """Resume the report.
 
-    def __init__(
-        self, *, report_id: str, partner_insights_conn_id: str = "partner_insights_default", **kwargs: Any
-    ) -> None:
-        super().__init__(**kwargs)
-        self.report_id = report_id
-        self.partner_insights_conn_id = partner_insights_conn_id
-
-    def execute(self, context: Context) -> str | None:
-        """Resume the report; return its new status."""
-        report = self.hook.resume_report(require_name("report_id", self.report_id))
-        self.log.info("Report %s is now %s", report.report_id, report.report_status)
-        return report.report_status
+        :param report_id: the report.
+        """
+        return self.hook.resume_report(report_id)

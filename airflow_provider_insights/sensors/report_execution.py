@@ -4,52 +4,44 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from datetime import timedelta
-from functools import cached_property
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseSensorOperator, PokeReturnValue, conf
 from airflow.sdk.exceptions import AirflowException, AirflowSensorTimeout
 
-from airflow_provider_insights.exceptions import (
-    PartnerInsightsApiError,
-    PartnerInsightsError,
-    PartnerInsightsExecutionFailedError,
-)
+from airflow_provider_insights.exceptions import PartnerInsightsExecutionFailedError, is_transient_error
+from airflow_provider_insights.operators._base import PartnerInsightsHookMixin, as_utc_datetime
 from airflow_provider_insights.triggers.report_execution import (
     STATUS_ERROR,
     STATUS_FAILED,
     STATUS_SUCCESS,
     STATUS_TIMEOUT,
     PartnerInsightsReportExecutionTrigger,
+    counts_as_new,
+    generated_time_of,
 )
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-    from airflow_provider_insights.hooks.insights import PartnerInsightsHook
     from airflow_provider_insights.models import Execution
 
 
-def is_transient_poll_error(err: BaseException) -> bool:
-    """Whether a failed poll may succeed later: a lost connection (status 0), throttling or a 5xx.
-
-    Such failures say nothing about the report, so the sensor keeps waiting until its timeout.
-    """
-    if isinstance(err, PartnerInsightsApiError):
-        return err.status_code in (0, 408, 429) or err.status_code >= 500
-    return isinstance(err, (OSError, TimeoutError))
-
-
-class PartnerInsightsReportExecutionSensor(BaseSensorOperator):
+class PartnerInsightsReportExecutionSensor(PartnerInsightsHookMixin, BaseSensorOperator):
     """Wait until an execution of a report is ``Completed``; return its execution id.
 
     Which execution: ``execution_id`` if given, else the report's newest one (for a one-off report,
-    its only one). Before the first execution the API answers 404: that means "not yet".
-    ``Pending``, ``Running`` and ``Paused`` mean "not yet" too; any other status (``Failed``...)
-    raises :class:`~airflow_provider_insights.exceptions.PartnerInsightsExecutionFailedError` with
-    the service's message. A poll that fails for a transient reason (network, throttling, 5xx after
-    the hook's retries) is not a report failure: the sensor keeps waiting until ``timeout``.
+    its only one). For a recurring report set ``generated_after`` (e.g. ``"{{ data_interval_start }}"``):
+    only an execution generated after it counts, so if today's run has not happened yet the sensor
+    waits instead of returning yesterday's execution. Before the first execution the API answers
+    404: that means "not yet". ``Pending``, ``Running`` and ``Paused`` mean "not yet" too; any other
+    status (``Failed``...) raises
+    :class:`~airflow_provider_insights.exceptions.PartnerInsightsExecutionFailedError` with the
+    service's message. A poll that fails for a transient reason (network, throttling, 5xx after the
+    hook's retries; :func:`~airflow_provider_insights.exceptions.is_transient_error`) is not a
+    report failure: the sensor keeps waiting until ``timeout``. Any other error (a deleted report,
+    another 4xx, refused credentials) fails the task at once, in every mode.
 
     Deferrable mode checks once on the worker, then hands the wait to
     :class:`~airflow_provider_insights.triggers.report_execution.PartnerInsightsReportExecutionTrigger`;
@@ -58,13 +50,15 @@ class PartnerInsightsReportExecutionSensor(BaseSensorOperator):
 
     :param report_id: the report to watch (templated).
     :param execution_id: a given execution of it; ``None`` for the newest (templated).
+    :param generated_after: only an execution whose ``reportGeneratedTime`` (or ``createdTime``) is
+        after this counts; a datetime or an ISO 8601 string; ``None`` for any (templated).
     :param partner_insights_conn_id: the ``partner_insights`` connection.
     :param deferrable: wait in the triggerer; defaults to ``[operators] default_deferrable``.
     :param poke_interval: seconds between two checks, in every mode.
     :param timeout: seconds before giving up (``AirflowSensorTimeout``).
     """
 
-    template_fields: Sequence[str] = ("report_id", "execution_id")
+    template_fields: Sequence[str] = ("report_id", "execution_id", "generated_after")
     ui_color = "#dbe9f6"
 
     def __init__(
@@ -72,6 +66,7 @@ class PartnerInsightsReportExecutionSensor(BaseSensorOperator):
         *,
         report_id: str,
         execution_id: str | None = None,
+        generated_after: datetime | str | None = None,
         partner_insights_conn_id: str = "partner_insights_default",
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         **kwargs: Any,
@@ -79,15 +74,9 @@ class PartnerInsightsReportExecutionSensor(BaseSensorOperator):
         super().__init__(**kwargs)
         self.report_id = report_id
         self.execution_id = execution_id
+        self.generated_after = generated_after
         self.partner_insights_conn_id = partner_insights_conn_id
         self.deferrable = deferrable
-
-    @cached_property
-    def hook(self) -> PartnerInsightsHook:
-        """The hook, created on first use (never at DAG parse time)."""
-        from airflow_provider_insights.hooks.insights import PartnerInsightsHook
-
-        return PartnerInsightsHook(partner_insights_conn_id=self.partner_insights_conn_id)
 
     def execute(self, context: Context) -> Any:
         """Poke/reschedule, or check once and defer to the trigger."""
@@ -101,6 +90,7 @@ class PartnerInsightsReportExecutionSensor(BaseSensorOperator):
             trigger=PartnerInsightsReportExecutionTrigger(
                 report_id=self.report_id,
                 execution_id=self.execution_id,
+                generated_after=self._generated_after(),
                 partner_insights_conn_id=self.partner_insights_conn_id,
                 poll_interval=self.poke_interval,
                 end_time=time.time() + self.timeout,
@@ -111,15 +101,25 @@ class PartnerInsightsReportExecutionSensor(BaseSensorOperator):
 
     def poke(self, context: Context) -> bool | PokeReturnValue:
         """Check the execution once: done (its id), not yet (False), or raise if it failed."""
+        generated_after = self._generated_after()
         try:
             execution = self._fetch_execution()
-        except PartnerInsightsError as err:
-            if not is_transient_poll_error(err):
+        except Exception as err:
+            if not is_transient_error(err):
                 raise
             self.log.warning("Polling report %s failed, will retry: %s", self.report_id, err)
             return False
         if execution is None:
             self.log.info("Report %s has no execution yet", self.report_id)
+            return False
+        if not counts_as_new(execution, generated_after):
+            self.log.info(
+                "Execution %s of report %s (generated %s) is not newer than %s: waiting for a newer one",
+                execution.execution_id,
+                self.report_id,
+                generated_time_of(execution) or "at an unknown time",
+                generated_after,
+            )
             return False
         if execution.is_completed:
             self.log.info("Execution %s of report %s completed", execution.execution_id, self.report_id)
@@ -135,6 +135,9 @@ class PartnerInsightsReportExecutionSensor(BaseSensorOperator):
         raise PartnerInsightsExecutionFailedError(
             self.report_id, execution.execution_id, execution.execution_status, execution.message
         )
+
+    def _generated_after(self) -> datetime | None:
+        return as_utc_datetime("generated_after", self.generated_after)
 
     def _fetch_execution(self) -> Execution | None:
         if self.execution_id:

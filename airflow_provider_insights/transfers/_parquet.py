@@ -21,6 +21,9 @@ from typing import Any
 from airflow_provider_insights.exceptions import PartnerInsightsConfigError, PartnerInsightsValidationError
 
 DEFAULT_BLOCK_SIZE = 4 << 20
+# Arrow bytes gathered before a row group is written: readers want row groups of megabytes, not
+# one per CSV block, and memory stays bounded by this (not by the report).
+DEFAULT_ROW_GROUP_BYTES = 32 << 20
 
 
 def import_pyarrow() -> tuple[Any, Any, Any]:
@@ -31,8 +34,7 @@ def import_pyarrow() -> tuple[Any, Any, Any]:
         import pyarrow.parquet as pa_parquet
     except ImportError as err:
         raise PartnerInsightsConfigError(
-            "output_format: 'parquet' needs pyarrow; install it with "
-            "pip install 'airflow-provider-insights[parquet]'"
+            "output_format: 'parquet' needs pyarrow; install it with pip install 'airflow-provider-insights[parquet]'"
         ) from err
     return pyarrow, pa_csv, pa_parquet
 
@@ -52,16 +54,33 @@ class ChunkReader(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def readinto(self, buffer: Any) -> int:
-        while not self._pending:
+    def read(self, size: int = -1) -> bytes | memoryview:  # type: ignore[override]
+        # Every read returns ``size`` bytes unless the stream ends: pyarrow's CSV reader takes each
+        # read as one block, and a short block (a small network or gzip chunk, a resume) would make
+        # a long row straddle two block boundaries, which it refuses. A view is returned rather
+        # than a copy: pyarrow wraps it without copying.
+        if size is None or size < 0:
+            return b"".join([bytes(self._pending), *self._chunks])
+        if len(self._pending) < size:
+            self._gather(size)
+        piece, self._pending = self._pending[:size], self._pending[size:]
+        return piece
+
+    def _gather(self, size: int) -> None:
+        parts: list[Any] = [self._pending]
+        have = len(self._pending)
+        while have < size:
             chunk = next(self._chunks, None)
             if chunk is None:
-                return 0
-            self._pending = memoryview(chunk)
-        size = min(len(buffer), len(self._pending))
-        buffer[:size] = self._pending[:size]
-        self._pending = self._pending[size:]
-        return size
+                break
+            parts.append(chunk)
+            have += len(chunk)
+        self._pending = memoryview(b"".join(parts)) if len(parts) > 1 else self._pending
+
+    def readinto(self, buffer: Any) -> int:
+        piece = self.read(len(buffer))
+        buffer[: len(piece)] = piece
+        return len(piece)
 
 
 class HashingSink(io.RawIOBase):
@@ -119,14 +138,21 @@ def read_header(chunks: Iterator[bytes], delimiter: str) -> tuple[list[str], byt
         consumed += chunk
 
 
-def convert_to_parquet(chunks: Iterator[bytes], target: Any, *, delimiter: str = ",",
-                       block_size: int = DEFAULT_BLOCK_SIZE) -> tuple[int, str, int]:
+def convert_to_parquet(
+    chunks: Iterator[bytes],
+    target: Any,
+    *,
+    delimiter: str = ",",
+    block_size: int = DEFAULT_BLOCK_SIZE,
+    row_group_bytes: int = DEFAULT_ROW_GROUP_BYTES,
+) -> tuple[int, str, int]:
     """Convert decoded CSV/TSV ``chunks`` into Parquet written to ``target.write``.
 
     :param chunks: the decoded report bytes, in order (header first).
     :param target: where the Parquet bytes go (a staged upload).
     :param delimiter: ``","`` for CSV, ``"\\t"`` for TSV.
-    :param block_size: CSV bytes per block, so roughly the size of a row group's input.
+    :param block_size: CSV bytes parsed at a time (one record batch).
+    :param row_group_bytes: Arrow bytes gathered into one row group (the last may be smaller).
     :return: ``(rows, sha256 hex of the Parquet bytes, Parquet size)``.
     """
     pa, pa_csv, pa_parquet = import_pyarrow()
@@ -143,8 +169,22 @@ def convert_to_parquet(chunks: Iterator[bytes], target: Any, *, delimiter: str =
     )
     sink = HashingSink(target)
     rows = 0
+    pending: list[Any] = []
+    pending_bytes = 0
     with pa_parquet.ParquetWriter(sink, reader.schema, compression="snappy") as writer:
         for batch in reader:
-            writer.write_batch(batch)
+            pending.append(batch)
+            pending_bytes += batch.nbytes
             rows += batch.num_rows
+            if pending_bytes >= row_group_bytes:
+                _write_row_group(pa, writer, pending)
+                pending, pending_bytes = [], 0
+        if pending:
+            _write_row_group(pa, writer, pending)
     return rows, sink.sha256.hexdigest(), sink.size
+
+
+def _write_row_group(pa: Any, writer: Any, batches: list[Any]) -> None:
+    """Write ``batches`` (same schema) as one row group; the table only references them."""
+    table = pa.Table.from_batches(batches)
+    writer.write_table(table, row_group_size=table.num_rows)

@@ -23,7 +23,9 @@ if TYPE_CHECKING:
     from airflow_provider_insights.hooks.insights import PartnerInsightsHook
 
 UTF8_BOM = b"\xef\xbb\xbf"
-DEFAULT_CHUNK_SIZE = 4 << 20
+# Measured on the bench: 1 MiB reads keep the download thread and the writer in step better than
+# 4 MiB ones (finer pipelining, buffers reused from the heap instead of fresh mappings).
+DEFAULT_CHUNK_SIZE = 1 << 20
 
 
 def _redact(link: str) -> str:
@@ -130,7 +132,8 @@ class SecureLinkDownload:
         if offset:
             if self.total_length is not None and total is not None and total != self.total_length:
                 raise PartnerInsightsTransferError(
-                    f"{self.label} changed size during the download ({self.total_length} then {total} bytes)")
+                    f"{self.label} changed size during the download ({self.total_length} then {total} bytes)"
+                )
             if encoding != self.content_encoding:
                 raise PartnerInsightsTransferError(f"{self.label} changed Content-Encoding during the download")
         else:
@@ -152,15 +155,19 @@ class SecureLinkDownload:
         self.refreshes += 1
         if self.refreshes >= self.max_attempts:
             raise PartnerInsightsLinkExpiredError(
-                403, f"the secure link was still refused after {self.refreshes - 1} refreshes",
-                method="GET", url=self.redacted_link)
+                403,
+                f"the secure link was still refused after {self.refreshes - 1} refreshes",
+                method="GET",
+                url=self.redacted_link,
+            )
         self.on_event(f"secure link expired after {self.offset} bytes; re-reading the execution for a fresh one")
         self.link = self.refresh_link()
 
     def _verify_length(self) -> None:
         if self.total_length is not None and self.offset != self.total_length:
             raise PartnerInsightsTransferError(
-                f"received {self.offset} bytes of {self.label} but the service announced {self.total_length}")
+                f"received {self.offset} bytes of {self.label} but the service announced {self.total_length}"
+            )
 
 
 class Decoder:
@@ -181,8 +188,9 @@ class Decoder:
         elif encoding == "identity":
             self._wbits = None
         else:
-            raise PartnerInsightsTransferError(f"{label} is served with an unsupported Content-Encoding "
-                                               f"{content_encoding!r}")
+            raise PartnerInsightsTransferError(
+                f"{label} is served with an unsupported Content-Encoding {content_encoding!r}"
+            )
         self._inflater = zlib.decompressobj(self._wbits) if self._wbits is not None else None
         self._head: bytes | None = b"" if strip_bom else None  # first bytes, held until the BOM is decided
 
@@ -198,7 +206,8 @@ class Decoder:
             data = self._inflater.flush()
             if not self._inflater.eof:
                 raise PartnerInsightsTransferError(
-                    f"{self.label} ended before the end-of-stream marker of its compressed stream (truncated)")
+                    f"{self.label} ended before the end-of-stream marker of its compressed stream (truncated)"
+                )
         data = self._strip_bom(data)
         if self._head:
             data, self._head = self._head + data, None
@@ -222,7 +231,7 @@ class Decoder:
             self._head = head
             return b""
         self._head = None
-        return head[len(UTF8_BOM):] if head.startswith(UTF8_BOM) else head
+        return head[len(UTF8_BOM) :] if head.startswith(UTF8_BOM) else head
 
 
 class ProgressLog:
@@ -233,8 +242,9 @@ class ProgressLog:
     :param clock: a monotonic clock (tests may pass their own).
     """
 
-    def __init__(self, log: logging.Logger | Any, *, interval: float = 5.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, log: logging.Logger | Any, *, interval: float = 5.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.log = log
         self.interval = interval
         self.clock = clock
@@ -262,55 +272,67 @@ class ProgressLog:
 _DONE = object()
 
 
-def prefetch(chunks: Iterator[bytes], *, depth: int = 4) -> Iterator[bytes]:
+class Prefetch:
     """Run ``chunks`` in a background thread, ``depth`` chunks ahead of the consumer.
 
-    Downloading then overlaps with writing to a store or converting to Parquet (socket reads,
+    Use as a context manager: the thread starts on entry, so the download is under way while the
+    destination is being opened (Airflow's filesystem discovery alone can take most of a second),
+    and it overlaps with writing to a store or converting to Parquet afterwards (socket reads,
     zlib, hashing and uploads release the GIL). Memory stays bounded: at most ``depth`` chunks
-    wait in the queue. An exception in the producer is re-raised in the consumer; a consumer that
-    stops early (an error while writing) stops the producer.
+    wait in the queue. An exception in the producer is re-raised in the consumer; leaving the
+    block early (an error while writing) stops the producer.
 
     :param chunks: the source iterator (consumed only by the background thread).
     :param depth: how many chunks may wait.
     """
-    import queue
-    import threading
 
-    handoff: queue.Queue[Any] = queue.Queue(maxsize=depth)
-    stop = threading.Event()
+    def __init__(self, chunks: Iterator[bytes], *, depth: int = 16) -> None:
+        import queue
+        import threading
 
-    def put(item: Any) -> bool:
-        while not stop.is_set():
-            try:
-                handoff.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
+        self._chunks = chunks
+        self._handoff: queue.Queue[Any] = queue.Queue(maxsize=depth)
+        self._stop = threading.Event()
+        self._worker = threading.Thread(target=self._produce, name="insights-download", daemon=True)
 
-    def produce() -> None:
-        try:
-            for chunk in chunks:
-                if not put(chunk):
-                    return
-            put(_DONE)
-        except BaseException as err:
-            put(err)
-        finally:
-            close = getattr(chunks, "close", None)
-            if close is not None:
-                close()
+    def __enter__(self) -> Prefetch:
+        self._worker.start()
+        return self
 
-    worker = threading.Thread(target=produce, name="insights-download", daemon=True)
-    worker.start()
-    try:
+    def __exit__(self, *exc_info: object) -> None:
+        self._stop.set()
+        if self._worker.ident is not None:
+            self._worker.join()
+
+    def __iter__(self) -> Iterator[bytes]:
         while True:
-            item = handoff.get()
+            item = self._handoff.get()
             if item is _DONE:
                 return
             if isinstance(item, BaseException):
                 raise item
             yield item
-    finally:
-        stop.set()
-        worker.join()
+
+    def _put(self, item: Any) -> bool:
+        import queue
+
+        while not self._stop.is_set():
+            try:
+                self._handoff.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _produce(self) -> None:
+        try:
+            for chunk in self._chunks:
+                if not self._put(chunk):
+                    return
+            self._put(_DONE)
+        except BaseException as err:
+            self._put(err)
+        finally:
+            close = getattr(self._chunks, "close", None)
+            if close is not None:
+                close()

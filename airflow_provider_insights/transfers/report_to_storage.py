@@ -90,7 +90,11 @@ class PartnerInsightsReportToStorageOperator(BaseOperator):
     """
 
     template_fields: Sequence[str] = (
-        "report_id", "execution_id", "destination", "destination_conn_id", "output_format",
+        "report_id",
+        "execution_id",
+        "destination",
+        "destination_conn_id",
+        "output_format",
     )
     ui_color = "#e6f1fa"
 
@@ -151,8 +155,13 @@ class PartnerInsightsReportToStorageOperator(BaseOperator):
         path = self._destination_path(execution, output_format)
         self._refuse_existing(path)
         link = self._link_of(execution)
-        self.log.info("Copying report %s execution %s to %s as %s", self.report_id, execution.execution_id,
-                      _asset_uri(str(path)), output_format)
+        self.log.info(
+            "Copying report %s execution %s to %s as %s",
+            self.report_id,
+            execution.execution_id,
+            _asset_uri(str(path)),
+            output_format,
+        )
         result = self._transfer(link, execution, path, output_format)
         self._record_asset_event(context, result)
         self._lineage = (execution.execution_id, result["uri"])
@@ -161,8 +170,9 @@ class PartnerInsightsReportToStorageOperator(BaseOperator):
     def _checked_format(self) -> str:
         output_format = str(self.output_format).lower()
         if output_format not in OUTPUT_FORMATS:
-            raise PartnerInsightsValidationError("output_format", f"{self.output_format!r} is not supported",
-                                                 allowed=OUTPUT_FORMATS)
+            raise PartnerInsightsValidationError(
+                "output_format", f"{self.output_format!r} is not supported", allowed=OUTPUT_FORMATS
+            )
         if output_format == "parquet":
             from airflow_provider_insights.transfers._parquet import import_pyarrow
 
@@ -183,18 +193,24 @@ class PartnerInsightsReportToStorageOperator(BaseOperator):
         if not execution.is_completed:
             if execution.is_waiting:
                 raise PartnerInsightsValidationError(
-                    "execution_id", f"execution {execution.execution_id} is still {execution.execution_status}; "
-                    "wait for it with PartnerInsightsReportExecutionSensor", allowed="Completed")
-            raise PartnerInsightsExecutionFailedError(self.report_id, execution.execution_id,
-                                                      execution.execution_status, execution.message)
+                    "execution_id",
+                    f"execution {execution.execution_id} is still {execution.execution_status}; "
+                    "wait for it with PartnerInsightsReportExecutionSensor",
+                    allowed="Completed",
+                )
+            raise PartnerInsightsExecutionFailedError(
+                self.report_id, execution.execution_id, execution.execution_status, execution.message
+            )
         return execution
 
     def _check_served_format(self, execution: Execution, output_format: str) -> None:
         served = (execution.format or "").lower()
         if output_format in _DELIMITERS and served in _DELIMITERS and served != output_format:
             raise PartnerInsightsValidationError(
-                "output_format", f"the report is served as {served}; it is copied as served, not converted",
-                allowed=(served, "parquet"))
+                "output_format",
+                f"the report is served as {served}; it is copied as served, not converted",
+                allowed=(served, "parquet"),
+            )
 
     def _destination_path(self, execution: Execution, output_format: str) -> ObjectStoragePath:
         from airflow.sdk import ObjectStoragePath
@@ -209,7 +225,8 @@ class PartnerInsightsReportToStorageOperator(BaseOperator):
     def _refuse_existing(self, path: ObjectStoragePath) -> None:
         if not self.overwrite and path.exists():
             raise PartnerInsightsValidationError(
-                "destination", f"{_asset_uri(str(path))} already exists; set overwrite=True to replace it")
+                "destination", f"{_asset_uri(str(path))} already exists; set overwrite=True to replace it"
+            )
 
     def _link_of(self, execution: Execution) -> str:
         from airflow_provider_insights.hooks.secure_link import check_secure_link, mask_secure_link
@@ -217,7 +234,8 @@ class PartnerInsightsReportToStorageOperator(BaseOperator):
         link = execution.report_access_secure_link
         if not link:
             raise PartnerInsightsNotFoundError(
-                404, f"execution {execution.execution_id} of report {self.report_id} has no secure link")
+                404, f"execution {execution.execution_id} of report {self.report_id} has no secure link"
+            )
         mask_secure_link(link)
         check_secure_link(link, self.hook.settings.allowed_download_hosts)
         return link
@@ -227,36 +245,54 @@ class PartnerInsightsReportToStorageOperator(BaseOperator):
 
     # ----------------------------------------------------------------------------------------
 
-    def _transfer(self, link: str, execution: Execution, path: ObjectStoragePath,
-                  output_format: str) -> dict[str, Any]:
+    def _transfer(self, link: str, execution: Execution, path: ObjectStoragePath, output_format: str) -> dict[str, Any]:
         from airflow_provider_insights.transfers._atomic import StagedWrite
-        from airflow_provider_insights.transfers._streaming import ProgressLog, SecureLinkDownload, prefetch
+        from airflow_provider_insights.transfers._streaming import Prefetch, ProgressLog, SecureLinkDownload
 
         label = f"report {self.report_id} execution {execution.execution_id}"
         download = SecureLinkDownload(
-            self.hook, link, refresh_link=lambda: self._fresh_link(execution.execution_id),
-            chunk_size=self.chunk_size, max_attempts=self.max_attempts, on_event=self._log_event, label=label,
+            self.hook,
+            link,
+            refresh_link=lambda: self._fresh_link(execution.execution_id),
+            chunk_size=self.chunk_size,
+            max_attempts=self.max_attempts,
+            on_event=self._log_event,
+            label=label,
         )
         progress = ProgressLog(self.log, interval=self.progress_interval)
         decoded = self._decoded_chunks(download, progress, label)
-        with StagedWrite(path) as staged:
+        digest = hashlib.sha256()
+        # The download starts first: it runs while the destination's filesystem is being set up.
+        with Prefetch(decoded) as chunks, StagedWrite(path) as staged:
             if output_format == "parquet":
                 from airflow_provider_insights.transfers._parquet import convert_to_parquet
 
                 delimiter = _DELIMITERS.get((execution.format or "csv").lower(), ",")
-                rows, sha256, size = convert_to_parquet(prefetch(decoded), staged, delimiter=delimiter)
+                rows, sha256, size = convert_to_parquet(iter(chunks), staged, delimiter=delimiter)
                 rows_or_none: int | None = rows
             else:
-                # Hashing happens in the download thread, overlapping with the (blocking) store writes.
-                digest = hashlib.sha256()
-                for chunk in prefetch(_hashed(decoded, digest)):
+                # Hashing here rather than in the download thread keeps the two threads balanced:
+                # that one decrypts, this one hashes and writes (both release the GIL).
+                for chunk in chunks:
+                    digest.update(chunk)
                     staged.write(chunk)
                 sha256, size, rows_or_none = digest.hexdigest(), staged.bytes_written, None
         progress.finish(download.offset, download.total_length)
-        self.log.info("Wrote %d bytes (sha256 %s) to %s after %d resumes and %d link refreshes", size, sha256,
-                      _asset_uri(str(path)), download.resumes, download.refreshes)
-        return {"uri": _asset_uri(str(path)), "bytes": size, "sha256": sha256, "rows": rows_or_none,
-                "format": output_format}
+        self.log.info(
+            "Wrote %d bytes (sha256 %s) to %s after %d resumes and %d link refreshes",
+            size,
+            sha256,
+            _asset_uri(str(path)),
+            download.resumes,
+            download.refreshes,
+        )
+        return {
+            "uri": _asset_uri(str(path)),
+            "bytes": size,
+            "sha256": sha256,
+            "rows": rows_or_none,
+            "format": output_format,
+        }
 
     def _decoded_chunks(self, download: Any, progress: Any, label: str) -> Iterator[bytes]:
         from airflow_provider_insights.transfers._streaming import Decoder
@@ -289,8 +325,7 @@ class PartnerInsightsReportToStorageOperator(BaseOperator):
             return
         for outlet in self.outlets:
             if isinstance(outlet, Asset) and outlet.uri == result["uri"]:
-                outlet_events[outlet].extra.update(
-                    {key: result[key] for key in ("bytes", "sha256", "rows", "format")})
+                outlet_events[outlet].extra.update({key: result[key] for key in ("bytes", "sha256", "rows", "format")})
 
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
         """OpenLineage: the report as input, the destination as output (None without OpenLineage).
@@ -309,8 +344,15 @@ class PartnerInsightsReportToStorageOperator(BaseOperator):
         base = urlsplit(self.hook.settings.api_base_url)
         destination = urlsplit(uri)
         return OperatorLineage(
-            inputs=[Dataset(namespace=f"{base.scheme}://{base.netloc}",
-                            name=f"{base.path.rstrip('/')}/ScheduledReport/{self.report_id}/{execution_id}")],
-            outputs=[Dataset(namespace=f"{destination.scheme}://{destination.netloc}",
-                             name=destination.path.lstrip("/") or "/")],
+            inputs=[
+                Dataset(
+                    namespace=f"{base.scheme}://{base.netloc}",
+                    name=f"{base.path.rstrip('/')}/ScheduledReport/{self.report_id}/{execution_id}",
+                )
+            ],
+            outputs=[
+                Dataset(
+                    namespace=f"{destination.scheme}://{destination.netloc}", name=destination.path.lstrip("/") or "/"
+                )
+            ],
         )

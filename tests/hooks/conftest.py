@@ -42,10 +42,10 @@ def fresh_secrets_masker() -> Iterator[None]:
     yield
     from airflow.sdk.log import _secrets_masker
 
-    from airflow_provider_insights.hooks import http
+    from airflow_provider_insights.hooks._masking import forget_masked
 
     _secrets_masker().reset_masker()
-    http._masked_digests.clear()
+    forget_masked()
 
 
 @pytest.fixture(autouse=True)
@@ -122,8 +122,9 @@ def completed_execution(make_hook: Callable[..., PartnerInsightsHook], sb: Any) 
             name=f"hooklink{uuid.uuid4().hex[:8]}",
             query=f"SELECT {dataset.selectable_columns[0]} FROM {dataset.name}",
         )
-        report = hook.create_report(report_name=f"hooklink{uuid.uuid4().hex[:8]}", query_id=query.query_id,
-                                    execute_now=True)
+        report = hook.create_report(
+            report_name=f"hooklink{uuid.uuid4().hex[:8]}", query_id=query.query_id, execute_now=True
+        )
         sb.admin.advance_clock(3600)
         execution = hook.get_latest_execution(report.report_id)
         assert execution is not None and execution.report_access_secure_link

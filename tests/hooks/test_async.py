@@ -29,10 +29,12 @@ def pending_report(make_hook, sb):
         sb.admin.configure(pending_s=600, running_s=600)  # stays Pending until the clock is advanced
         hook = make_hook(program=program)
         dataset = hook.list_datasets()[0]
-        query = hook.create_query(name=f"hookasync{uuid.uuid4().hex[:8]}",
-                                  query=f"SELECT {dataset.selectable_columns[0]} FROM {dataset.name}")
-        report = hook.create_report(report_name=f"hookasync{uuid.uuid4().hex[:8]}", query_id=query.query_id,
-                                    execute_now=True)
+        query = hook.create_query(
+            name=f"hookasync{uuid.uuid4().hex[:8]}", query=f"SELECT {dataset.selectable_columns[0]} FROM {dataset.name}"
+        )
+        report = hook.create_report(
+            report_name=f"hookasync{uuid.uuid4().hex[:8]}", query_id=query.query_id, execute_now=True
+        )
         return hook.partner_insights_conn_id, report.report_id
 
     return make
@@ -133,8 +135,11 @@ async def test_tls_context_and_proxies_are_worked_out_once_per_pool(pending_repo
     real_context, real_proxies = http.ssl_context_for, http.requests.utils.get_environ_proxies
     # Spies around the real functions: they count calls and return what the real ones return.
     monkeypatch.setattr(http, "ssl_context_for", lambda verify: built.append(verify) or real_context(verify))
-    monkeypatch.setattr(http.requests.utils, "get_environ_proxies",
-                        lambda url, **kw: proxy_lookups.append(url) or real_proxies(url, **kw))
+    monkeypatch.setattr(
+        http.requests.utils,
+        "get_environ_proxies",
+        lambda url, **kw: proxy_lookups.append(url) or real_proxies(url, **kw),
+    )
     hooks = [PartnerInsightsHook(conn_id) for _ in range(20)]
     try:
         await asyncio.gather(*(hook.aget_latest_execution(report_id) for hook in hooks))
@@ -148,8 +153,11 @@ async def test_tls_context_and_proxies_are_worked_out_once_per_pool(pending_repo
 
 def _connections_to(url: str) -> int:
     port = urlsplit(url).port
-    return sum(1 for conn in psutil.Process().net_connections(kind="tcp")
-               if conn.raddr and conn.raddr.port == port and conn.status == psutil.CONN_ESTABLISHED)
+    return sum(
+        1
+        for conn in psutil.Process().net_connections(kind="tcp")
+        if conn.raddr and conn.raddr.port == port and conn.status == psutil.CONN_ESTABLISHED
+    )
 
 
 async def test_the_pool_caps_connections_and_queues_the_rest(pending_report, sb):
@@ -192,11 +200,13 @@ async def test_async_retries_and_token_renewal(pending_report, sb):
     try:
         await hook.aget_latest_execution(report_id)
         sb.admin.reset_stats()
-        sb.admin.set_faults([
-            {"kind": "status", "status": 429, "retry_after": 0, "path": "execution"},
-            {"kind": "status", "status": 503, "path": "execution"},
-            {"kind": "expire_token"},
-        ])
+        sb.admin.set_faults(
+            [
+                {"kind": "status", "status": 429, "retry_after": 0, "path": "execution"},
+                {"kind": "status", "status": 503, "path": "execution"},
+                {"kind": "expire_token"},
+            ]
+        )
         assert await hook.aget_latest_execution(report_id) is not None
         stats = sb.admin.stats()
         assert _requests_to(stats, "execution") == 4
@@ -208,8 +218,9 @@ async def test_async_retries_and_token_renewal(pending_report, sb):
 async def test_async_error_envelope_is_raised(pending_report, sb):
     conn_id, report_id = pending_report()
     hook = PartnerInsightsHook(conn_id, backoff_base=0.01)
-    sb.admin.set_faults([{"kind": "error_envelope", "status": 400, "message": "Invalid report id",
-                          "path": "execution"}])
+    sb.admin.set_faults(
+        [{"kind": "error_envelope", "status": 400, "message": "Invalid report id", "path": "execution"}]
+    )
     try:
         with pytest.raises(PartnerInsightsApiError) as caught:
             await hook.aget_latest_execution(report_id)

@@ -194,14 +194,17 @@ def test_repr_holds_no_secret(sb: Any) -> None:
     assert_no_secret(repr(provider) + repr(settings), settings)
 
 
-def test_acquired_tokens_and_connection_secrets_are_masked_in_airflow_logs(sb: Any) -> None:
+def test_acquired_tokens_and_rotated_refresh_tokens_are_masked_in_airflow_logs(sb: Any) -> None:
+    # The connection's own secrets are masked where the hook reads them (tests/hooks/test_secrets.py);
+    # the provider masks what Entra ID hands out.
     from airflow.sdk._shared.secrets_masker import redact
 
     settings = settings_for(sb, "refresh_token")
     provider = get_token_provider(settings)
     token = provider.get_token()
 
-    for secret in (token, credentials.CLIENT_SECRET, credentials.REFRESH_TOKEN, str(provider._refresh_token)):
+    assert provider._refresh_token != credentials.REFRESH_TOKEN  # the sandbox rotates it
+    for secret in (token, str(provider._refresh_token)):
         assert redact(f"before {secret} after") == "before *** after"
 
 
@@ -407,3 +410,21 @@ def test_aget_token_works_from_several_event_loops(sb: Any) -> None:
 
     assert first != second
     assert provider.acquisitions == 2
+
+
+def test_msal_session_ignores_the_environment_and_sends_verify_and_proxies(monkeypatch: pytest.MonkeyPatch) -> None:
+    # trust_env=False: no .netrc credentials on token requests; verify/proxies come from the connection.
+    from airflow_provider_insights.hooks._auth_http import MsalHttpClient
+
+    sent: dict[str, Any] = {}
+    client = MsalHttpClient(
+        authority="https://login.test:8443/t", verify="/ca.pem", proxies={"https": "http://proxy.test:3128"}, timeout=7
+    )
+    session = client._get_session()
+    monkeypatch.setattr(session, "request", lambda method, url, **kwargs: sent.update(url=url, **kwargs))
+
+    client.post("https://login.test/common/userrealm/u", data={"a": "b"})
+
+    assert session.trust_env is False
+    assert sent["url"] == "https://login.test:8443/common/userrealm/u"
+    assert (sent["verify"], sent["proxies"], sent["timeout"]) == ("/ca.pem", {"https": "http://proxy.test:3128"}, 7)

@@ -118,10 +118,14 @@ def test_connection_errors_and_timeouts_are_retryable_but_tls_errors_are_not():
     assert is_retryable_exception(aiohttp.ClientPayloadError("cut"))
     assert not is_retryable_exception(requests.exceptions.SSLError("bad cert"))
     assert not is_retryable_exception(ValueError("bug"))
-    assert decide(status=None, error=ConnectionResetError(), retries_done=0, max_retries=1,
-                  token_refreshed=False) is Decision.RETRY
-    assert decide(status=None, error=ConnectionResetError(), retries_done=1, max_retries=1,
-                  token_refreshed=False) is Decision.FAIL
+    assert (
+        decide(status=None, error=ConnectionResetError(), retries_done=0, max_retries=1, token_refreshed=False)
+        is Decision.RETRY
+    )
+    assert (
+        decide(status=None, error=ConnectionResetError(), retries_done=1, max_retries=1, token_refreshed=False)
+        is Decision.FAIL
+    )
 
 
 # -- URLs, headers, redaction --------------------------------------------------------------------
@@ -153,8 +157,12 @@ def test_next_link_absolute_or_relative(link, expected):
 
 @pytest.mark.parametrize(
     "link",
-    ["https://evil.example.test/insights/v1/mpn/X?p=2", "http://api.example.test/insights/v1/mpn/X",
-     "https://api.example.test:8443/insights/v1/mpn/X", "//evil.example.test/x"],
+    [
+        "https://evil.example.test/insights/v1/mpn/X?p=2",
+        "http://api.example.test/insights/v1/mpn/X",
+        "https://api.example.test:8443/insights/v1/mpn/X",
+        "//evil.example.test/x",
+    ],
 )
 def test_next_link_to_another_origin_is_refused(link):
     with pytest.raises(PartnerInsightsValidationError) as caught:
@@ -194,8 +202,9 @@ def test_scrub_text_removes_credentials():
 
 
 def test_envelope_keys_are_case_insensitive():
-    envelope = parse_envelope({"Value": [{"a": 1}], "NextLink": "x", "StatusCode": "200", "Message": "ok",
-                               "TotalCount": 1})
+    envelope = parse_envelope(
+        {"Value": [{"a": 1}], "NextLink": "x", "StatusCode": "200", "Message": "ok", "TotalCount": 1}
+    )
     assert envelope.value == [{"a": 1}]
     assert envelope.next_link == "x"
     assert envelope.status_code == 200
@@ -258,7 +267,8 @@ def _drive(flow, answers, tokens=("t1", "t2", "t3")):
 def _flow(not_found_ok=None, max_retries=3):
     return request_flow(
         ApiRequest("GET", BASE + "/ScheduledDataset", not_found_ok=not_found_ok),
-        correlation_id="corr", policy=RetryPolicy(max_retries=max_retries, backoff_base=0.01, backoff_cap=0.01),
+        correlation_id="corr",
+        policy=RetryPolicy(max_retries=max_retries, backoff_base=0.01, backoff_cap=0.01),
     )
 
 
@@ -294,8 +304,10 @@ def test_flow_renews_token_once_on_401():
 
 
 def test_flow_gives_up_after_max_retries_and_names_ids():
-    error, seen = _drive(_flow(max_retries=1), [TransportFailure(ConnectionResetError("reset")),
-                                                TransportFailure(ConnectionResetError("reset"))])
+    error, seen = _drive(
+        _flow(max_retries=1),
+        [TransportFailure(ConnectionResetError("reset")), TransportFailure(ConnectionResetError("reset"))],
+    )
     assert isinstance(error, PartnerInsightsApiError)
     assert error.status_code == 0
     assert "MS-RequestId=" in str(error)
@@ -331,8 +343,12 @@ def test_secure_link_host_and_scheme_checks():
     assert check_secure_link("https://Acct.Blob.Core.Windows.NET/c/r.csv?sig=x", allowed) == (
         "acct.blob.core.windows.net"
     )
-    for link in ("http://acct.blob.core.windows.net/r.csv?sig=x", "https://evil.test/r.csv?sig=x",
-                 "https://blob.core.windows.net.evil.test/r.csv", "file:///etc/passwd"):
+    for link in (
+        "http://acct.blob.core.windows.net/r.csv?sig=x",
+        "https://evil.test/r.csv?sig=x",
+        "https://blob.core.windows.net.evil.test/r.csv",
+        "file:///etc/passwd",
+    ):
         with pytest.raises(PartnerInsightsValidationError) as caught:
             check_secure_link(link, allowed)
         assert "sig=" not in str(caught.value)

@@ -24,8 +24,11 @@ DATASETS = {"mpn": "CustomersAndTenants", "cmp": "ISVUsage"}
 
 def _requests_to(stats: dict, fragment: str, method: str = "GET") -> int:
     """How many requests the sandbox counted on routes containing ``fragment``."""
-    return sum(count for route, count in stats["requests"].items()
-               if route.startswith(f"{method} ") and route.endswith(fragment))
+    return sum(
+        count
+        for route, count in stats["requests"].items()
+        if route.startswith(f"{method} ") and route.endswith(fragment)
+    )
 
 
 def _token_requests(stats: dict) -> int:
@@ -132,8 +135,14 @@ def test_report_and_execution_lifecycle(make_hook, sb, sandbox_config, program):
     start = _sandbox_now(sb) + timedelta(hours=5)  # the sandbox clock runs ahead of ours
     name = _unique("hookreport")
     report = hook.create_report(
-        report_name=name, query_id=query.query_id, description="hook test", execute_now=True,
-        start_time=start, recurrence_interval=24, recurrence_count=1, format="csv",
+        report_name=name,
+        query_id=query.query_id,
+        description="hook test",
+        execute_now=True,
+        start_time=start,
+        recurrence_interval=24,
+        recurrence_count=1,
+        format="csv",
     )
     assert report.report_id
     assert report.report_name == name
@@ -167,8 +176,11 @@ def test_report_and_execution_lifecycle(make_hook, sb, sandbox_config, program):
     resumed = hook.resume_report(report.report_id)
     assert resumed.report_status == "Active"
     updated = hook.update_report(
-        report.report_id, report_name=name + "-renamed", start_time=_sandbox_now(sb) + timedelta(hours=5),
-        recurrence_interval=48, description="changed",
+        report.report_id,
+        report_name=name + "-renamed",
+        start_time=_sandbox_now(sb) + timedelta(hours=5),
+        recurrence_interval=48,
+        description="changed",
     )
     assert updated.report_name == name + "-renamed"
 
@@ -282,8 +294,9 @@ def test_connection_resets_beyond_max_retries_fail_with_ids(make_hook, flaky_pro
 
 def test_error_envelope_is_raised_not_retried(make_hook, sb):
     hook = make_hook()
-    sb.admin.set_faults([{"kind": "error_envelope", "status": 400, "message": "Invalid table name",
-                          "path": "ScheduledDataset"}])
+    sb.admin.set_faults(
+        [{"kind": "error_envelope", "status": 400, "message": "Invalid table name", "path": "ScheduledDataset"}]
+    )
     with pytest.raises(PartnerInsightsApiError) as caught:
         hook.list_datasets()
     assert caught.value.status_code == 400
@@ -379,24 +392,70 @@ def test_test_connection_on_a_missing_connection():
 # -- connection UI -------------------------------------------------------------------------------
 
 
-def test_ui_field_behaviour():
+def test_ui_field_behaviour_is_the_declared_one():
+    from airflow_provider_insights import UI_FIELD_BEHAVIOUR
+
     behaviour = PartnerInsightsHook.get_ui_field_behaviour()
+    assert behaviour["hidden_fields"] == UI_FIELD_BEHAVIOUR["hidden-fields"]
     assert set(behaviour["hidden_fields"]) == {"schema", "port", "host"}
     assert behaviour["relabeling"] == {"login": "Client ID", "password": "Client secret"}
+    assert behaviour["placeholders"] == UI_FIELD_BEHAVIOUR["placeholders"]
     assert "tenant_id" in behaviour["placeholders"]
 
 
-def test_connection_form_widgets():
-    pytest.importorskip("wtforms")
-    pytest.importorskip("flask_appbuilder")
-    widgets = PartnerInsightsHook.get_connection_form_widgets()
-    assert {"tenant_id", "auth_type", "program", "api_base_url", "authority_host", "username", "user_password",
-            "refresh_token", "certificate_path", "certificate_thumbprint", "scopes", "verify",
-            "allowed_download_hosts", "timeout", "max_retries"} <= set(widgets)
-    from wtforms import PasswordField
+def test_legacy_form_fields_are_derived_from_the_declared_conn_fields():
+    # What get_connection_form_widgets turns into wtforms fields (wtforms is only in the web UI's env).
+    from airflow_provider_insights import CONNECTION_FIELDS, connection_form_fields
 
-    assert widgets["user_password"].field_class is PasswordField
-    assert widgets["refresh_token"].field_class is PasswordField
+    fields = {name: (label, secret) for name, label, secret in connection_form_fields()}
+    assert set(fields) == set(CONNECTION_FIELDS)
+    assert {name for name, (_label, secret) in fields.items() if secret} == {
+        "user_password",
+        "refresh_token",
+        "certificate_data",
+        "proxies",
+    }
+    assert fields["tenant_id"] == ("Tenant ID", False)
+    assert "proxies" in fields
+
+
+def test_connection_form_widgets_use_password_fields_for_secrets(monkeypatch):
+    # wtforms, flask_appbuilder and flask_babel live only in the web UI's environment (not installed
+    # here): stand-ins record what the hook builds from CONNECTION_FIELDS.
+    import sys
+    import types
+
+    from airflow_provider_insights import CONNECTION_FIELDS
+
+    class Field:
+        def __init__(self, label, widget=None):
+            self.label, self.widget = label, widget
+
+    class StringField(Field):
+        pass
+
+    class PasswordField(Field):
+        pass
+
+    stand_ins = {
+        "wtforms": {"StringField": StringField, "PasswordField": PasswordField},
+        "flask_babel": {"lazy_gettext": lambda text: text},
+        "flask_appbuilder": {},
+        "flask_appbuilder.fieldwidgets": {"BS3TextFieldWidget": lambda: "text", "BS3PasswordFieldWidget": lambda: "pw"},
+    }
+    for name, attributes in stand_ins.items():
+        module = types.ModuleType(name)
+        module.__dict__.update(attributes)
+        monkeypatch.setitem(sys.modules, name, module)
+
+    widgets = PartnerInsightsHook.get_connection_form_widgets()
+
+    assert set(widgets) == set(CONNECTION_FIELDS)
+    for name, field in CONNECTION_FIELDS.items():
+        secret = field["schema"].get("format") == "password"
+        assert isinstance(widgets[name], PasswordField if secret else StringField), name
+        assert widgets[name].widget == ("pw" if secret else "text")
+        assert widgets[name].label == field["label"]
 
 
 def test_hook_attributes_and_no_io_in_constructor(monkeypatch):
@@ -405,4 +464,3 @@ def test_hook_attributes_and_no_io_in_constructor(monkeypatch):
     assert hook.partner_insights_conn_id == "partner_insights_default"
     assert PartnerInsightsHook.conn_type == "partner_insights"
     assert PartnerInsightsHook.conn_name_attr == "partner_insights_conn_id"
-    assert PartnerInsightsHook.redact_url("https://h.test/p/r.csv?sig=abc") == "https://h.test/p/r.csv"

@@ -63,18 +63,21 @@ def _sequence(hook: PartnerInsightsHook, strict: PartnerInsightsHook, sb, eviden
     """
     hook.list_datasets()
     evidence.add_tokens_of(hook)
-    sb.admin.set_faults([
-        {"kind": "status", "status": 429, "retry_after": 0, "path": "ScheduledDataset"},
-        {"kind": "status", "status": 503, "path": "ScheduledDataset"},
-        {"kind": "expire_token"},
-    ])
+    sb.admin.set_faults(
+        [
+            {"kind": "status", "status": 429, "retry_after": 0, "path": "ScheduledDataset"},
+            {"kind": "status", "status": 503, "path": "ScheduledDataset"},
+            {"kind": "expire_token"},
+        ]
+    )
     dataset = hook.list_datasets()[0]
     evidence.add_tokens_of(hook)
     text = f"SELECT {dataset.selectable_columns[0]} FROM {dataset.name}"
     hook.test_query(query=text)
     query = hook.create_query(name=f"leak{uuid.uuid4().hex[:8]}", query=text)
-    sb.admin.set_faults([{"kind": "error_envelope", "status": 400, "message": "Incorrect column name",
-                          "path": "ScheduledReport"}])
+    sb.admin.set_faults(
+        [{"kind": "error_envelope", "status": 400, "message": "Incorrect column name", "path": "ScheduledReport"}]
+    )
     evidence.expect_error(hook.create_report, report_name="leak", query_id=query.query_id, execute_now=True)
     report = hook.create_report(report_name=f"leak{uuid.uuid4().hex[:8]}", query_id=query.query_id, execute_now=True)
     sb.admin.advance_clock(3600)
@@ -145,8 +148,12 @@ def test_no_secret_in_logs_or_errors(make_hook, sb, caplog, auth_type):
     assert len(evidence.secrets) >= 5
     sources = records + evidence.texts
     # Say where, never what: the assertion message must not become the leak.
-    where = [f"{kind} #{index}: {text[:60]!r}..." for index, text in enumerate(sources)
-             for kind in ("text",) if any(secret and secret in text for secret in evidence.secrets)]
+    where = [
+        f"{kind} #{index}: {text[:60]!r}..."
+        for index, text in enumerate(sources)
+        for kind in ("text",)
+        if any(secret and secret in text for secret in evidence.secrets)
+    ]
     leaked = bool(where)
     assert leaked is False, "a secret appears in: " + "; ".join(scrub_text(item) for item in where)
 
@@ -181,7 +188,7 @@ async def test_async_path_registers_tokens_with_the_masker(make_hook):
 
 
 async def test_values_too_short_for_airflows_masker_are_not_handed_to_it(monkeypatch):
-    from airflow_provider_insights.hooks import http
+    from airflow_provider_insights.hooks import _masking
 
     handed: list[str] = []
 
@@ -189,10 +196,40 @@ async def test_values_too_short_for_airflows_masker_are_not_handed_to_it(monkeyp
         handed.append(value)
 
     # Stands in for Airflow's masker, which warns in the task log for values under 5 characters.
-    monkeypatch.setattr(http, "_load_masker", lambda: (handed.append, amask_secret))
-    http.mask("mpn")
-    await http.amask("true")
-    http.mask("a-real-secret")
-    await http.amask("another-secret")
+    monkeypatch.setattr(_masking, "_load_masker", lambda: (handed.append, amask_secret))
+    _masking.mask("mpn")
+    await _masking.amask("true")
+    _masking.mask("a-real-secret")
+    await _masking.amask("another-secret")
+    _masking.mask("a-real-secret")  # once per value: Airflow recompiles its pattern on each new one
 
     assert handed == ["a-real-secret", "another-secret"]
+
+
+def _certificate_data_conn(conn_env, sb):
+    # certificate_data is the one secret whose extra key Airflow's own masker does not treat as
+    # sensitive: only the provider's masking hides it, which is what these tests need to see.
+    conn = sb.connection(auth_type="certificate")
+    with open(conn["extra"]["certificate_path"], encoding="utf-8") as pem:
+        return conn_env(auth_type="certificate", certificate_path="", certificate_data=pem.read())
+
+
+async def test_async_settings_register_the_connection_secrets_with_the_masker(conn_env, sb):
+    from airflow.sdk.log import redact
+
+    hook = PartnerInsightsHook(_certificate_data_conn(conn_env, sb))
+    try:
+        # Only the settings are read: no token is fetched, so nothing else could have masked these.
+        settings = await hook.aget_settings()
+    finally:
+        await hook.aclose()
+    assert settings.certificate_data
+    assert redact(f"key: {settings.certificate_data}") == "key: ***"
+
+
+def test_sync_settings_register_the_connection_secrets_with_the_masker(conn_env, sb):
+    from airflow.sdk.log import redact
+
+    settings = PartnerInsightsHook(_certificate_data_conn(conn_env, sb)).settings
+    assert settings.certificate_data
+    assert redact(f"key: {settings.certificate_data}") == "key: ***"

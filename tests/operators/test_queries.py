@@ -13,7 +13,7 @@ from airflow_provider_insights.operators.queries import (
     PartnerInsightsCreateQueryOperator,
     PartnerInsightsDeleteQueryOperator,
 )
-from tests.operators.helpers import PROGRAM, QUERY_TEXT, items_of, state_changing_calls, task_context
+from tests.operators.helpers import PROGRAM, QUERY_TEXT, items_of, request_counts, state_changing_calls, task_context
 
 pytestmark = pytest.mark.integration
 
@@ -116,3 +116,21 @@ def test_delete_query_and_delete_again(sb, insights_conn, name):
     delete.execute(task_context())  # already gone: fine
 
     assert user_queries_named(sb, name) == []
+
+
+def test_an_older_query_a_report_still_runs_is_kept(sb, insights_conn, name):
+    from airflow_provider_insights.hooks.insights import PartnerInsightsHook
+
+    first = create_query_op(insights_conn, name=name).execute(task_context())
+    report = PartnerInsightsHook(partner_insights_conn_id=insights_conn).create_report(
+        report_name=f"uses {name}", query_id=first, execute_now=True
+    )
+    sb.admin.reset_stats()
+    changed = QUERY_TEXT.replace("LAST_MONTH", "LAST_3_MONTHS")
+
+    second = create_query_op(insights_conn, name=name, query=changed).execute(task_context())
+
+    assert second != first
+    assert sorted(q["queryId"] for q in user_queries_named(sb, name)) == sorted([first, second])
+    assert not any(method == "DELETE" for method, _ in request_counts(sb.admin.stats()))
+    assert report.query_id == first

@@ -209,3 +209,110 @@ def test_pause_resume_delete(sb, insights_conn, query_id):
     run(PartnerInsightsDeleteReportOperator)
     run(PartnerInsightsDeleteReportOperator)  # already gone: fine
     assert reports(sb, query_id) == []
+
+
+def recurring_op(sb, conn_id, query_id, **kwargs):
+    kwargs.setdefault("start_time", future_start(sb))
+    kwargs.setdefault("recurrence_interval", 24)
+    return report_op(conn_id, query_id, execute_now=False, **kwargs)
+
+
+def test_a_retry_after_the_start_time_came_close_reuses_the_recurring_report(sb, insights_conn, query_id):
+    first = recurring_op(sb, insights_conn, query_id).execute(task_context())
+    sb.admin.reset_stats()
+    # The same rendered start time, but the retry runs hours later: under 4 hours away by now.
+    close_start = datetime.now(timezone.utc) + timedelta(hours=1)
+
+    retry = recurring_op(sb, insights_conn, query_id, start_time=close_start).execute(task_context())
+
+    assert retry == first
+    assert state_changing_calls(sb.admin.stats()) == 0
+
+
+def test_the_start_rule_still_applies_when_creating(sb, insights_conn, query_id):
+    close_start = datetime.now(timezone.utc) + timedelta(hours=1)
+
+    with pytest.raises(PartnerInsightsValidationError, match="less than 4 hours") as raised:
+        recurring_op(sb, insights_conn, query_id, start_time=close_start).execute(task_context())
+
+    assert raised.value.field == "start_time"
+    assert reports(sb, query_id) == []
+
+
+def test_the_remembered_id_finds_the_report_even_renamed(sb, insights_conn, query_id):
+    from airflow_provider_insights.hooks.insights import PartnerInsightsHook
+
+    store = MemoryStateStore()
+    first = recurring_op(sb, insights_conn, query_id).execute(task_context(state_store=store))
+    PartnerInsightsHook(partner_insights_conn_id=insights_conn).update_report(
+        first, report_name=f"renamed {query_id[:8]}", start_time=future_start(sb), recurrence_interval=24
+    )
+
+    retry = recurring_op(sb, insights_conn, query_id).execute(task_context(state_store=store))
+
+    assert retry == first
+    assert [r["reportId"] for r in reports(sb, query_id)] == [first]
+
+
+def test_a_remembered_report_that_is_gone_falls_back_to_the_name(sb, insights_conn, query_id):
+    store = MemoryStateStore()
+    store.set(REPORT_ID_STATE_KEY, "00000000-0000-0000-0000-000000000000")
+    first = report_op(insights_conn, query_id).execute(task_context())
+
+    retry = report_op(insights_conn, query_id).execute(task_context(state_store=store))
+
+    assert retry == first
+    assert store.values[REPORT_ID_STATE_KEY] == first
+
+
+def test_a_one_off_report_for_another_query_is_replaced(sb, insights_conn, query_id):
+    other_query_id = PartnerInsightsCreateQueryOperator(
+        task_id="q2",
+        name=f"report test other {uuid.uuid4().hex[:8]}",
+        query=QUERY_TEXT.replace("LAST_MONTH", "LAST_3_MONTHS"),
+        partner_insights_conn_id=insights_conn,
+    ).execute(task_context())
+    name = f"switching query {query_id[:8]}"
+    first = report_op(insights_conn, query_id, report_name=name).execute(task_context())
+
+    replaced = report_op(insights_conn, other_query_id, report_name=name).execute(task_context())
+
+    assert replaced != first
+    assert reports(sb, query_id) == []
+    assert [r["reportId"] for r in reports(sb, other_query_id)] == [replaced]
+
+
+def test_a_recurring_report_for_another_query_is_refused_not_deleted(sb, insights_conn, query_id):
+    other_query_id = PartnerInsightsCreateQueryOperator(
+        task_id="q2",
+        name=f"report test other {uuid.uuid4().hex[:8]}",
+        query=QUERY_TEXT.replace("LAST_MONTH", "LAST_3_MONTHS"),
+        partner_insights_conn_id=insights_conn,
+    ).execute(task_context())
+    name = f"switching recurring {query_id[:8]}"
+    first = recurring_op(sb, insights_conn, query_id, report_name=name).execute(task_context())
+
+    with pytest.raises(PartnerInsightsValidationError, match="runs another query"):
+        recurring_op(sb, insights_conn, other_query_id, report_name=name).execute(task_context())
+
+    assert [r["reportId"] for r in reports(sb, query_id)] == [first]
+
+
+def test_recurring_report_on_a_system_query_outside_the_strict_grammar(sb, make_insights_conn):
+    # A CMP system query selects a column named ``Offset``, which the strict grammar refuses; its id
+    # is given upper-cased, as ids compare case-insensitively on the service.
+    from airflow_provider_insights.query_builder import parse_query
+
+    conn_id = make_insights_conn(program="cmp", conn_id="insights_cmp_reports")
+    system_query_id = "6d37d057-06f3-45aa-a971-3a34415e8511"
+    from airflow_provider_insights.hooks.insights import PartnerInsightsHook
+
+    [system_query] = PartnerInsightsHook(partner_insights_conn_id=conn_id).list_queries(query_id=system_query_id)
+    with pytest.raises(PartnerInsightsValidationError):
+        parse_query(system_query.query)
+
+    report_id = recurring_op(
+        sb, conn_id, system_query_id.upper(), report_name=f"retention {uuid.uuid4().hex[:8]}"
+    ).execute(task_context())
+
+    assert [r["reportId"] for r in items_of(sb.admin.reports("cmp")) if r["reportId"] == report_id] == [report_id]

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+import asyncio
+from datetime import datetime, timedelta, timezone
 
 import pytest
-from airflow.sdk.exceptions import AirflowRescheduleException, AirflowSensorTimeout, TaskDeferred
+from airflow.sdk.exceptions import AirflowException, AirflowRescheduleException, AirflowSensorTimeout, TaskDeferred
 
-from airflow_provider_insights.exceptions import PartnerInsightsExecutionFailedError
+from airflow_provider_insights.exceptions import (
+    PartnerInsightsApiError,
+    PartnerInsightsAuthError,
+    PartnerInsightsConfigError,
+    PartnerInsightsExecutionFailedError,
+    PartnerInsightsLinkExpiredError,
+    PartnerInsightsNotFoundError,
+    PartnerInsightsValidationError,
+    is_transient_error,
+)
 from airflow_provider_insights.sensors.report_execution import PartnerInsightsReportExecutionSensor
 from airflow_provider_insights.triggers.report_execution import PartnerInsightsReportExecutionTrigger
 from tests.operators.helpers import (
@@ -154,6 +164,7 @@ async def test_deferrable_round_trip_through_the_trigger(sb, insights_conn):
             PartnerInsightsExecutionFailedError,
         ),
         ({"status": "timeout", "report_id": "r", "execution_id": None, "message": "late"}, AirflowSensorTimeout),
+        ({"status": "error", "report_id": "r", "execution_id": None, "message": "gone"}, AirflowException),
     ],
 )
 def test_execute_complete_raises_what_the_event_says(event, error):
@@ -165,3 +176,69 @@ def PartnerInsightsHookFor(conn_id):
     from airflow_provider_insights.hooks.insights import PartnerInsightsHook
 
     return PartnerInsightsHook(partner_insights_conn_id=conn_id)
+
+
+@pytest.mark.parametrize(
+    ("error", "transient"),
+    [
+        (PartnerInsightsApiError(0, "connection lost"), True),
+        (PartnerInsightsApiError(408, "timeout"), True),
+        (PartnerInsightsApiError(429, "throttled"), True),
+        (PartnerInsightsApiError(500, "oops"), True),
+        (PartnerInsightsApiError(503, "busy"), True),
+        (ConnectionResetError(), True),
+        (asyncio.TimeoutError(), True),
+        (PartnerInsightsApiError(400, "bad"), False),
+        (PartnerInsightsApiError(401, "token"), False),
+        (PartnerInsightsLinkExpiredError(403, "expired"), False),
+        (PartnerInsightsNotFoundError(404, "no such report"), False),
+        (PartnerInsightsAuthError("refused"), False),
+        (PartnerInsightsConfigError("no tenant"), False),
+        (PartnerInsightsValidationError("report_id", "empty"), False),
+        (KeyError("bug"), False),
+    ],
+)
+def test_one_classification_of_poll_errors(error, transient):
+    assert is_transient_error(error) is transient
+
+
+def test_a_deleted_report_fails_the_poke_at_once(sb, insights_conn):
+    with pytest.raises(PartnerInsightsNotFoundError):
+        sensor(insights_conn, "00000000-0000-0000-0000-000000000000").poke(task_context())
+
+
+def test_generated_after_ignores_an_older_execution_until_a_newer_one_exists(sb, insights_conn):
+    fast_executions(sb)
+    report_id = create_recurring_report(sb, insights_conn, start_in_hours=5)
+    sb.admin.advance_clock(6 * 3600)  # the first run happens and completes
+    old = PartnerInsightsHookFor(insights_conn).get_latest_execution(report_id)
+    assert old is not None and old.is_completed
+    after_old = datetime.fromtimestamp(sb.admin.now(), tz=timezone.utc)
+
+    assert sensor(insights_conn, report_id).poke(task_context()).xcom_value == old.execution_id  # without the bound
+    waiting = sensor(insights_conn, report_id, generated_after=after_old.isoformat())
+    assert waiting.poke(task_context()) is False
+    sb.admin.advance_clock(24 * 3600)  # the next run happens
+
+    done = waiting.poke(task_context())
+    assert done and done.xcom_value != old.execution_id
+
+
+def test_generated_after_is_templated_and_passed_to_the_trigger(sb, insights_conn):
+    slow_executions(sb)
+    report_id = create_one_off_report(insights_conn)
+    waiting = sensor(insights_conn, report_id, deferrable=True, generated_after="{{ bound }}")
+    assert "generated_after" in waiting.template_fields
+    waiting.generated_after = "2024-05-01T00:00:00Z"  # as rendered
+
+    with pytest.raises(TaskDeferred) as deferred:
+        waiting.execute(task_context())
+
+    assert deferred.value.trigger.generated_after == datetime(2024, 5, 1, tzinfo=timezone.utc)
+
+
+def test_a_bad_generated_after_names_the_field(sb, insights_conn):
+    with pytest.raises(PartnerInsightsValidationError) as raised:
+        sensor(insights_conn, "r", generated_after="yesterday").poke(task_context())
+
+    assert raised.value.field == "generated_after"

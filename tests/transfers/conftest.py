@@ -20,8 +20,9 @@ class CompletedReport:
     expected_sha256: str  # of the bytes the sandbox serves (after gzip decoding), BOM included
 
 
-def make_completed_report(sb: Any, *, rows: int | None = None, report_bytes: int | None = None,
-                          conn_id: str = "partner_insights_default") -> CompletedReport:
+def make_completed_report(
+    sb: Any, *, rows: int | None = None, report_bytes: int | None = None, conn_id: str = "partner_insights_default"
+) -> CompletedReport:
     """Create a query and an execute-now report in the sandbox and return its completed execution."""
     from airflow_provider_insights.hooks.insights import PartnerInsightsHook
     from airflow_provider_insights.models import ExecutionStatus
@@ -34,13 +35,17 @@ def make_completed_report(sb: Any, *, rows: int | None = None, report_bytes: int
     sb.admin.configure(**settings)
     hook = PartnerInsightsHook(partner_insights_conn_id=conn_id)
     query = hook.create_query(name=f"transfer-{uuid.uuid4().hex[:8]}", query=QUERY)
-    report = hook.create_report(report_name=f"transfer-{uuid.uuid4().hex[:8]}", query_id=query.query_id,
-                                execute_now=True)
+    report = hook.create_report(
+        report_name=f"transfer-{uuid.uuid4().hex[:8]}", query_id=query.query_id, execute_now=True
+    )
     execution = hook.get_latest_execution(report.report_id, statuses=(ExecutionStatus.COMPLETED,))
     assert execution is not None and execution.is_completed, execution
     sb.admin.reset_stats()
-    return CompletedReport(report.report_id, execution.execution_id,
-                           sb.admin.expected_sha256("mpn", report.report_id, execution.execution_id))
+    return CompletedReport(
+        report.report_id,
+        execution.execution_id,
+        sb.admin.expected_sha256("mpn", report.report_id, execution.execution_id),
+    )
 
 
 def blob_gets(sb: Any) -> int:
@@ -50,8 +55,11 @@ def blob_gets(sb: Any) -> int:
 
 def execution_reads(sb: Any) -> int:
     """How many times the executions endpoint was read."""
-    return sum(count for route, count in sb.admin.stats()["requests"].items()
-               if route.startswith("GET ") and EXECUTIONS_ROUTE_PART in route)
+    return sum(
+        count
+        for route, count in sb.admin.stats()["requests"].items()
+        if route.startswith("GET ") and EXECUTIONS_ROUTE_PART in route
+    )
 
 
 def run_transfer(**kwargs: Any) -> dict[str, Any]:

@@ -15,8 +15,7 @@ DAG_FILE = TEST_DAGS_FOLDER / "transfer_report_to_stores_dag.py"
 BOM = b"\xef\xbb\xbf"
 
 
-def test_report_is_copied_to_every_store(airflow_db, sb, insights_conn, local_store, moto_s3, azurite,
-                                         monkeypatch):
+def test_report_is_copied_to_every_store(airflow_db, sb, insights_conn, local_store, moto_s3, azurite, monkeypatch):
     import pandas as pd
     import pyarrow.parquet as pq
 
@@ -34,8 +33,12 @@ def test_report_is_copied_to_every_store(airflow_db, sb, insights_conn, local_st
         written = store.read_bytes(key)
         assert hashlib.sha256(BOM + written).hexdigest() == served_sha256
         assert result.xcoms[f"to_{store.name}"] == {
-            "uri": store.asset_uri(key), "bytes": len(written), "sha256": hashlib.sha256(written).hexdigest(),
-            "rows": None, "format": "csv"}
+            "uri": store.asset_uri(key),
+            "bytes": len(written),
+            "sha256": hashlib.sha256(written).hexdigest(),
+            "rows": None,
+            "format": "csv",
+        }
     parquet = azurite.read_bytes("dag/report.parquet")
     table = pq.read_table(io.BytesIO(parquet)).to_pandas()
     expected = pd.read_csv(io.BytesIO(local_store.read_bytes("dag/report.csv")), dtype=str, keep_default_na=False)
@@ -51,8 +54,12 @@ def _assert_asset_events(run_id: str, uris: list[str]) -> None:
     from airflow.utils.session import create_session
 
     with create_session() as session:
-        events = (session.query(AssetEvent, AssetModel).join(AssetModel, AssetEvent.asset_id == AssetModel.id)
-                  .filter(AssetEvent.source_run_id == run_id).all())
+        events = (
+            session.query(AssetEvent, AssetModel)
+            .join(AssetModel, AssetEvent.asset_id == AssetModel.id)
+            .filter(AssetEvent.source_run_id == run_id)
+            .all()
+        )
         by_uri = {model.uri: event.extra for event, model in events}
     for uri in uris:
         assert uri in by_uri, sorted(by_uri)

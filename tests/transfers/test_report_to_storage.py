@@ -34,8 +34,13 @@ def test_csv_is_byte_identical_to_what_the_sandbox_served(sb, report, store, key
 
     written = store.read_bytes(key)
     assert hashlib.sha256(written).hexdigest() == report.expected_sha256
-    assert result == {"uri": store.asset_uri(key), "bytes": len(written), "sha256": report.expected_sha256,
-                      "rows": None, "format": "csv"}
+    assert result == {
+        "uri": store.asset_uri(key),
+        "bytes": len(written),
+        "sha256": report.expected_sha256,
+        "rows": None,
+        "format": "csv",
+    }
 
 
 def test_csv_default_strips_the_bom_only(sb, report, store, key):
@@ -68,15 +73,19 @@ def test_parquet_reads_back_equal_to_the_csv_parsed_with_pandas(sb, report, stor
     assert "\n" in text and '"' in text and "," in text and "ü" in text
 
 
-def test_parquet_row_groups_share_one_schema(sb, insights_conn, local_store):
+def test_parquet_of_a_report_larger_than_one_csv_block_keeps_every_row_as_strings(sb, insights_conn, local_store):
     import pyarrow.parquet as pq
 
-    report = make_completed_report(sb, report_bytes=6 << 20)
-    run_transfer(report_id=report.report_id, destination=local_store.url("big.parquet"), output_format="parquet")
+    report = make_completed_report(sb, report_bytes=6 << 20)  # > the 4 MiB CSV block: several batches
+    result = run_transfer(
+        report_id=report.report_id, destination=local_store.url("big.parquet"), output_format="parquet"
+    )
+    run_transfer(report_id=report.report_id, destination=local_store.url("big.csv"))
 
     parquet = pq.ParquetFile(io.BytesIO(local_store.read_bytes("big.parquet")))
-    assert parquet.metadata.num_row_groups > 1
     assert {str(field.type) for field in parquet.schema_arrow} == {"string"}
+    csv_records = pq.read_table(io.BytesIO(local_store.read_bytes("big.parquet"))).num_rows
+    assert result["rows"] == parquet.metadata.num_rows == csv_records > 50_000
 
 
 def test_gzip_served_file_is_decoded(sb, report, local_store):
@@ -96,8 +105,9 @@ def test_reset_mid_body_resumes_with_a_range_request(sb, insights_conn, local_st
         faults.append({"kind": "gzip", "count": 10})
     sb.admin.set_faults(faults)
 
-    result = run_transfer(report_id=report.report_id, destination=local_store.url("r.csv"), strip_bom=False,
-                          chunk_size=64 << 10)
+    result = run_transfer(
+        report_id=report.report_id, destination=local_store.url("r.csv"), strip_bom=False, chunk_size=64 << 10
+    )
 
     stats = sb.admin.stats()
     assert stats["faults_fired"]["reset"] == 1
@@ -115,8 +125,12 @@ def test_reset_mid_body_resumes_with_a_range_request(sb, insights_conn, local_st
 def test_expired_link_is_refreshed_by_reading_the_execution_again(sb, report, local_store):
     sb.admin.set_faults([{"kind": "expire_link"}])
 
-    result = run_transfer(report_id=report.report_id, execution_id=report.execution_id,
-                          destination=local_store.url("r.csv"), strip_bom=False)
+    result = run_transfer(
+        report_id=report.report_id,
+        execution_id=report.execution_id,
+        destination=local_store.url("r.csv"),
+        strip_bom=False,
+    )
 
     assert sb.admin.stats()["faults_fired"]["expire_link"] == 1
     assert execution_reads(sb) == 2  # the first read, and the refresh after the 403
@@ -129,8 +143,9 @@ def test_expired_link_during_a_resume_is_refreshed_and_continues(sb, insights_co
     # The first GET is refused (expired), the second is cut mid-body, the third resumes.
     sb.admin.set_faults([{"kind": "expire_link"}, {"kind": "reset", "after_bytes": 500_000}])
 
-    result = run_transfer(report_id=report.report_id, destination=local_store.url("r.csv"), strip_bom=False,
-                          chunk_size=64 << 10)
+    result = run_transfer(
+        report_id=report.report_id, destination=local_store.url("r.csv"), strip_bom=False, chunk_size=64 << 10
+    )
 
     assert execution_reads(sb) == 2
     assert blob_gets(sb) == 3
@@ -183,8 +198,12 @@ def test_overwrite_true_replaces(sb, report, store, key):
 
 
 def test_destination_conn_id_and_folder_destination(sb, report, moto_s3):
-    result = run_transfer(report_id=report.report_id, execution_id=report.execution_id,
-                          destination=f"s3://{moto_s3.bucket}/by-folder/", destination_conn_id=moto_s3.conn_id)
+    result = run_transfer(
+        report_id=report.report_id,
+        execution_id=report.execution_id,
+        destination=f"s3://{moto_s3.bucket}/by-folder/",
+        destination_conn_id=moto_s3.conn_id,
+    )
 
     expected_key = f"by-folder/{report.report_id}_{report.execution_id}.csv"
     assert result["uri"] == f"s3://{moto_s3.bucket}/{expected_key}"
@@ -198,7 +217,8 @@ def test_outlet_asset_names_the_destination_without_the_connection(moto_s3):
 
     static = PartnerInsightsReportToStorageOperator(task_id="t", report_id="r", destination=moto_s3.url("a/b.csv"))
     templated = PartnerInsightsReportToStorageOperator(
-        task_id="u", report_id="r", destination="s3://bucket/{{ ds }}/b.csv")
+        task_id="u", report_id="r", destination="s3://bucket/{{ ds }}/b.csv"
+    )
 
     assert static.outlets == [Asset(f"s3://{moto_s3.bucket}/a/b.csv")]
     assert templated.outlets == []
@@ -213,8 +233,11 @@ def test_link_outside_the_allow_list_is_refused(sandbox, sb, report, local_store
     monkeypatch.setenv("AIRFLOW_CONN_PARTNER_INSIGHTS_NARROW", json.dumps(conn))
 
     with pytest.raises(PartnerInsightsValidationError, match="allowed_download_hosts"):
-        run_transfer(report_id=report.report_id, destination=local_store.url("r.csv"),
-                     partner_insights_conn_id="partner_insights_narrow")
+        run_transfer(
+            report_id=report.report_id,
+            destination=local_store.url("r.csv"),
+            partner_insights_conn_id="partner_insights_narrow",
+        )
 
     assert blob_gets(sb) == 0
     assert local_store.list_keys() == []
@@ -227,8 +250,9 @@ def test_progress_is_logged_and_no_line_carries_the_link_query(sb, insights_conn
     # hides the link there, which caplog does not apply).
     caplog.set_level(logging.INFO)
 
-    run_transfer(report_id=report.report_id, destination=local_store.url("r.csv"), progress_interval=0,
-                 chunk_size=256 << 10)
+    run_transfer(
+        report_id=report.report_id, destination=local_store.url("r.csv"), progress_interval=0, chunk_size=256 << 10
+    )
 
     from airflow_provider_insights.hooks.insights import PartnerInsightsHook
 

@@ -9,7 +9,7 @@ import pytest
 from airflow_provider_insights.exceptions import PartnerInsightsTransferError
 from airflow_provider_insights.transfers._streaming import Decoder, ProgressLog, SecureLinkDownload
 
-BODY = "\ufeffname,city\r\n\"O'Brien, \"\"Ltd\"\"\",Zürich\r\n\"Line one\nLine two\",東京\r\n".encode()
+BODY = '\ufeffname,city\r\n"O\'Brien, ""Ltd""",Zürich\r\n"Line one\nLine two",東京\r\n'.encode()
 
 
 def _decode(decoder: Decoder, raw: bytes, step: int) -> bytes:
@@ -61,8 +61,10 @@ def test_progress_lines_are_rate_limited():
     for second in range(1, 12):
         now[0] = float(second)
         progress.update(second * 1_000_000, 20_000_000)
-    assert lines == ["Downloaded 5000000 of 20000000 bytes (25.0%) at 1.0 MB/s",
-                     "Downloaded 10000000 of 20000000 bytes (50.0%) at 1.0 MB/s"]
+    assert lines == [
+        "Downloaded 5000000 of 20000000 bytes (25.0%) at 1.0 MB/s",
+        "Downloaded 10000000 of 20000000 bytes (50.0%) at 1.0 MB/s",
+    ]
 
 
 class _Response:
@@ -88,7 +90,8 @@ class _Response:
 
 class _Hook:
     def __init__(self, responses: list[_Response]) -> None:
-        self.responses, self.offsets = responses, []
+        self.responses = responses
+        self.offsets: list[int] = []
 
     def open_secure_link(self, link: str, *, offset: int = 0) -> _Response:
         self.offsets.append(offset)
@@ -96,13 +99,22 @@ class _Hook:
 
 
 def _download(hook: _Hook) -> SecureLinkDownload:
-    return SecureLinkDownload(hook, "https://127.0.0.1/_blob/x?sig=SECRET", refresh_link=lambda: "",  # type: ignore[arg-type]
-                              label="report R1 execution E1")
+    return SecureLinkDownload(
+        hook,  # type: ignore[arg-type]
+        "https://127.0.0.1/_blob/x?sig=SECRET",
+        refresh_link=lambda: "",
+        label="report R1 execution E1",
+    )
 
 
 def test_a_file_that_changes_size_between_resumes_fails_without_retrying():
-    hook = _Hook([_Response(200, 100, b"a" * 40, cut=True), _Response(206, 120, b"b" * 80, cut=False),
-                  _Response(206, 120, b"b" * 80, cut=False)])
+    hook = _Hook(
+        [
+            _Response(200, 100, b"a" * 40, cut=True),
+            _Response(206, 120, b"b" * 80, cut=False),
+            _Response(206, 120, b"b" * 80, cut=False),
+        ]
+    )
 
     with pytest.raises(PartnerInsightsTransferError, match="report R1 execution E1 changed size") as caught:
         b"".join(_download(hook))
@@ -114,6 +126,7 @@ def test_a_file_that_changes_size_between_resumes_fails_without_retrying():
 def test_a_body_longer_than_announced_is_a_length_mismatch():
     hook = _Hook([_Response(200, 100, b"a" * 120, cut=False)])
 
-    with pytest.raises(PartnerInsightsTransferError, match="received 120 bytes of report R1 execution E1 but the "
-                                                           "service announced 100"):
+    with pytest.raises(
+        PartnerInsightsTransferError, match="received 120 bytes of report R1 execution E1 but the service announced 100"
+    ):
         b"".join(_download(hook))

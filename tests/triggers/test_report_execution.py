@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from datetime import datetime, timezone
 
 import pytest
 from airflow.sdk._shared.module_loading import import_string
@@ -24,10 +25,11 @@ from tests.operators.helpers import (
 pytestmark = pytest.mark.integration
 
 
-def make_trigger(conn_id, report_id, *, timeout=30.0, poll_interval=0.05, execution_id=None):
+def make_trigger(conn_id, report_id, *, timeout=30.0, poll_interval=0.05, execution_id=None, generated_after=None):
     return PartnerInsightsReportExecutionTrigger(
         report_id=report_id,
         execution_id=execution_id,
+        generated_after=generated_after,
         partner_insights_conn_id=conn_id,
         poll_interval=poll_interval,
         end_time=time.time() + timeout,
@@ -78,7 +80,14 @@ async def test_serialize_recreate_run(sb, insights_conn):
     recreated = import_string(classpath)(**kwargs)
 
     assert recreated.serialize() == (classpath, kwargs)
-    assert set(kwargs) == {"report_id", "execution_id", "partner_insights_conn_id", "poll_interval", "end_time"}
+    assert set(kwargs) == {
+        "report_id",
+        "execution_id",
+        "generated_after",
+        "partner_insights_conn_id",
+        "poll_interval",
+        "end_time",
+    }
     assert_secret_free(sb, kwargs)
     [event] = await run_to_end(recreated)
     assert event["status"] == "success"
@@ -194,3 +203,53 @@ async def wait_for_requests_to(sb, route_part, *, at_least):
             return
         await asyncio.sleep(0.05)
     raise AssertionError(f"fewer than {at_least} requests to {route_part}")
+
+
+def test_generated_after_serializes_as_an_iso_string():
+    trigger = make_trigger("c", "r", generated_after="2024-05-01 12:00:00+02:00")
+
+    _, kwargs = trigger.serialize()
+
+    assert kwargs["generated_after"] == "2024-05-01T10:00:00+00:00"
+    recreated = PartnerInsightsReportExecutionTrigger(**kwargs)
+    assert recreated.generated_after == datetime(2024, 5, 1, 10, tzinfo=timezone.utc)
+    assert json.loads(json.dumps(kwargs)) == kwargs
+
+
+async def test_a_deleted_report_ends_with_an_error_event_at_once(sb, insights_conn):
+    # Before: every error but config/auth/validation was retried until the end time.
+    [event] = await run_to_end(make_trigger(insights_conn, "00000000-0000-0000-0000-000000000000", timeout=20))
+
+    assert event["status"] == "error"
+    assert "PartnerInsightsNotFoundError" in event["message"]
+
+
+async def test_another_4xx_ends_with_an_error_event(sb, insights_conn):
+    fast_executions(sb)
+    report_id = create_one_off_report(insights_conn)
+    sb.admin.set_faults([{"kind": "status", "status": 400, "path": "execution", "count": 50}])
+
+    [event] = await run_to_end(make_trigger(insights_conn, report_id, timeout=20))
+
+    assert event["status"] == "error"
+    assert "400" in event["message"]
+
+
+async def test_generated_after_waits_for_a_newer_execution(sb, insights_conn):
+    fast_executions(sb)
+    report_id = create_recurring_report(sb, insights_conn, start_in_hours=5)
+    sb.admin.advance_clock(6 * 3600)  # the first run happens and completes
+    hook = PartnerInsightsHook(partner_insights_conn_id=insights_conn)
+    old = hook.get_latest_execution(report_id)
+    assert old is not None and old.is_completed
+    after_old = datetime.fromtimestamp(sb.admin.now(), tz=timezone.utc)
+    sb.admin.reset_stats()
+
+    trigger_task = asyncio.create_task(run_to_end(make_trigger(insights_conn, report_id, generated_after=after_old)))
+    await wait_for_requests_to(sb, "execution", at_least=2)  # saw the old execution, twice
+    assert not trigger_task.done()
+    sb.admin.advance_clock(24 * 3600)  # the next run happens
+
+    [event] = await asyncio.wait_for(trigger_task, 30)
+    assert event["status"] == "success"
+    assert event["execution_id"] != old.execution_id
