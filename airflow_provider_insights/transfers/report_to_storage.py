@@ -41,13 +41,6 @@ def _asset_uri(destination: str) -> str:
     return urlunsplit((parts.scheme, host, parts.path, "", ""))
 
 
-def _hashed(chunks: Iterator[bytes], digest: Any) -> Iterator[bytes]:
-    """Pass ``chunks`` through, feeding each to ``digest`` on the way."""
-    for chunk in chunks:
-        digest.update(chunk)
-        yield chunk
-
-
 def _is_templated(value: Any) -> bool:
     return isinstance(value, str) and ("{{" in value or "{%" in value)
 
