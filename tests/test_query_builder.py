@@ -18,51 +18,7 @@ from airflow_provider_insights.query_builder import (
     tokenize,
     validate_query,
 )
-
-# The DynamicsUsage item of the MPN "make your first API call" page (GET ScheduledDataset response).
-DYNAMICS_USAGE_ITEM = {
-    "datasetName": "DynamicsUsage",
-    "selectableColumns": [
-        "PGAMpnId",
-        "SubscriptionId",
-        "SubscriptionStartDate",
-        "SubscriptionEndDate",
-        "SubscriptionStatus",
-        "Month",
-        "RevSumDivisionName",
-        "RevSumCategoryName",
-        "SKU",
-        "SKUId",
-        "FreeVsPaidSKU",
-        "SalesModel",
-        "DetailedSalesModel",
-        "CustomerName",
-        "CustomerTenantId",
-        "CustomerTpid",
-        "CustomerSegment",
-        "CustomerMarket",
-        "MPNId",
-        "PartnerName",
-        "PartnerLocation",
-        "PartnerAttachType",
-        "AvailableSeats",
-        "AssignedSeats",
-        "ActiveSeats",
-        "DeploymentOpportunity",
-        "ActiveUsagePercent",
-    ],
-    "availableMetrics": [
-        "SubscriptionCount",
-        "TotalAssignedSeats",
-        "TotalSoldSeats",
-        "TotalActiveSeats",
-        "TotalRevenueAndACR",
-        "CustomerCount",
-        "CustomerTenantCount",
-    ],
-    "availableDateRanges": ["LAST_MONTH", "LAST_3_MONTHS", "LAST_6_MONTHS", "LAST_1_YEAR", "LIFETIME"],
-    "minimumRecurrenceInterval": 24,
-}
+from tests.seed_data import DYNAMICS_USAGE_ITEM
 
 # insights-api.md §3.4, verbatim (the '…' GUID placeholders filled in with the spec page's GUIDs).
 DOCUMENTED_EXAMPLES = [

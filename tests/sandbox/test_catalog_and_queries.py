@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from airflow_provider_insights.sandbox import SandboxProcess
+from tests.seed_data import DYNAMICS_USAGE_ITEM
 
-from ._client import DYNAMICS_QUERY, RANGES, Api
+from ._client import DYNAMICS_QUERY, Api
 
 pytestmark = pytest.mark.integration
 
@@ -33,49 +34,7 @@ MPN_DATASETS = {
     "TeamsUsageMeetingsAndCalls",
     "CloudProductsResellerPerformance",
 }
-SEED_DYNAMICS_USAGE = {
-    "datasetName": "DynamicsUsage",
-    "selectableColumns": [
-        "PGAMpnId",
-        "SubscriptionId",
-        "SubscriptionStartDate",
-        "SubscriptionEndDate",
-        "SubscriptionStatus",
-        "Month",
-        "RevSumDivisionName",
-        "RevSumCategoryName",
-        "SKU",
-        "SKUId",
-        "FreeVsPaidSKU",
-        "SalesModel",
-        "DetailedSalesModel",
-        "CustomerName",
-        "CustomerTenantId",
-        "CustomerTpid",
-        "CustomerSegment",
-        "CustomerMarket",
-        "MPNId",
-        "PartnerName",
-        "PartnerLocation",
-        "PartnerAttachType",
-        "AvailableSeats",
-        "AssignedSeats",
-        "ActiveSeats",
-        "DeploymentOpportunity",
-        "ActiveUsagePercent",
-    ],
-    "availableMetrics": [
-        "SubscriptionCount",
-        "TotalAssignedSeats",
-        "TotalSoldSeats",
-        "TotalActiveSeats",
-        "TotalRevenueAndACR",
-        "CustomerCount",
-        "CustomerTenantCount",
-    ],
-    "availableDateRanges": RANGES,
-    "minimumRecurrenceInterval": 24,
-}
+SEED_DYNAMICS_USAGE = DYNAMICS_USAGE_ITEM
 
 
 @pytest.fixture
