@@ -105,7 +105,9 @@ async def run_triggers(sb: Any, report_ids: list[str], poll_interval: float, tim
     async def one(report_id: str) -> None:
         nonlocal last_event_at
         trigger = PartnerInsightsReportExecutionTrigger(
-            report_id=report_id, partner_insights_conn_id=CONN_ID, poll_interval=poll_interval,
+            report_id=report_id,
+            partner_insights_conn_id=CONN_ID,
+            poll_interval=poll_interval,
             end_time=time.time() + timeout,
         )
         async for event in trigger.run():
@@ -187,7 +189,10 @@ def main() -> None:
         sb.admin.configure(pending_s=3600, running_s=3600, token_lifetime_s=48 * 3600)
         child = subprocess.run(
             [sys.executable, __file__, "--create", str(args.triggers)],
-            capture_output=True, text=True, check=True, env=os.environ.copy(),
+            capture_output=True,
+            text=True,
+            check=True,
+            env=os.environ.copy(),
         )
         report_ids = json.loads(child.stdout.strip().splitlines()[-1])
         sb.admin.reset_stats()
