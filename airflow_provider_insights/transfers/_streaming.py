@@ -148,7 +148,7 @@ class SecureLinkDownload:
             raise PartnerInsightsTransferError(
                 f"download of {self.label} abandoned after {self.resumes} interrupted attempts "
                 f"({self.offset} bytes received; last: {reason})"
-            ) from err
+            ) from None  # err's text may hold the secure link's SAS query string
         self.on_event(f"connection lost after {self.offset} bytes ({reason}); resuming with a Range request")
 
     def _refresh(self) -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator, Sequence
-from functools import cached_property
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -20,12 +19,12 @@ from airflow_provider_insights.exceptions import (
     PartnerInsightsNotFoundError,
     PartnerInsightsValidationError,
 )
+from airflow_provider_insights.operators._base import PartnerInsightsHookMixin
 from airflow_provider_insights.transfers._streaming import DEFAULT_CHUNK_SIZE
 
 if TYPE_CHECKING:
     from airflow.sdk import Context, ObjectStoragePath
 
-    from airflow_provider_insights.hooks.insights import PartnerInsightsHook
     from airflow_provider_insights.models import Execution
 
 OUTPUT_FORMATS = ("csv", "tsv", "parquet")
@@ -45,7 +44,7 @@ def _is_templated(value: Any) -> bool:
     return isinstance(value, str) and ("{{" in value or "{%" in value)
 
 
-class PartnerInsightsReportToStorageOperator(BaseOperator):
+class PartnerInsightsReportToStorageOperator(PartnerInsightsHookMixin, BaseOperator):
     """Stream a report execution's file into object storage, atomically and verified.
 
     The execution is read afresh on the worker (secure links expire; a link is never taken from
@@ -131,13 +130,6 @@ class PartnerInsightsReportToStorageOperator(BaseOperator):
         uri = _asset_uri(text)
         if not any(getattr(outlet, "uri", None) == uri for outlet in self.outlets):
             self.outlets = [*self.outlets, Asset(uri)]
-
-    @cached_property
-    def hook(self) -> PartnerInsightsHook:
-        """The Insights hook (built on first use, on the worker)."""
-        from airflow_provider_insights.hooks.insights import PartnerInsightsHook
-
-        return PartnerInsightsHook(partner_insights_conn_id=self.partner_insights_conn_id)
 
     # ----------------------------------------------------------------------------------------
 
