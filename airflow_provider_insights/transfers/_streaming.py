@@ -14,10 +14,11 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_insights.exceptions import (
-    PartnerInsightsApiError,
     PartnerInsightsLinkExpiredError,
     PartnerInsightsTransferError,
+    is_transient_error,
 )
+from airflow_provider_insights.hooks.http import backoff_delay, redact_url
 
 if TYPE_CHECKING:
     from airflow_provider_insights.hooks.insights import PartnerInsightsHook
@@ -28,25 +29,8 @@ UTF8_BOM = b"\xef\xbb\xbf"
 DEFAULT_CHUNK_SIZE = 1 << 20
 
 
-def _redact(link: str) -> str:
-    """``scheme://host/path`` of a link: the query string (its signature) never leaves."""
-    from urllib.parse import urlsplit
-
-    parts = urlsplit(link)
-    return f"{parts.scheme}://{parts.hostname or ''}{parts.path}"
-
-
-def _is_resumable(err: BaseException) -> bool:
-    """Whether ``err`` is a dropped connection or a server hiccup worth a Range retry."""
-    if isinstance(err, PartnerInsightsLinkExpiredError):
-        return False
-    if isinstance(err, PartnerInsightsApiError):
-        return err.status_code == 0 or err.status_code == 429 or err.status_code >= 500
-    try:
-        import requests
-    except ImportError:  # pragma: no cover - requests is a dependency
-        return isinstance(err, OSError)
-    return isinstance(err, (OSError, requests.exceptions.RequestException))
+#: Ceiling of the wait before reopening a link after a drop, however many drops in a row.
+MAX_RESUME_DELAY = 30.0
 
 
 class SecureLinkDownload:
@@ -61,6 +45,8 @@ class SecureLinkDownload:
         link refreshes allowed after 403s, before giving up.
     :param on_event: called with a short text after each resume or refresh (for the task log).
     :param label: what is downloaded, for error messages (``report R execution E``); never the link.
+    :param resume_delay: ceiling in seconds of the (jittered, doubling) wait before the first resume.
+    :param sleep: how to wait (tests pass a recorder).
     """
 
     def __init__(
@@ -73,8 +59,12 @@ class SecureLinkDownload:
         max_attempts: int = 5,
         on_event: Callable[[str], None] | None = None,
         label: str = "the report",
+        resume_delay: float = 1.0,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.hook = hook
+        self.resume_delay = resume_delay
+        self.sleep = sleep
         self.link = link
         self.refresh_link = refresh_link
         self.chunk_size = chunk_size
@@ -89,7 +79,7 @@ class SecureLinkDownload:
 
     @property
     def redacted_link(self) -> str:
-        return _redact(self.link)
+        return redact_url(self.link)
 
     def __iter__(self) -> Iterator[bytes]:
         while True:
@@ -99,7 +89,7 @@ class SecureLinkDownload:
                 self._refresh()
                 continue
             except Exception as err:
-                if not _is_resumable(err):
+                if not is_transient_error(err):
                     raise
                 self._count_resume(err)
                 continue
@@ -149,7 +139,13 @@ class SecureLinkDownload:
                 f"download of {self.label} abandoned after {self.resumes} interrupted attempts "
                 f"({self.offset} bytes received; last: {reason})"
             ) from None  # err's text may hold the secure link's SAS query string
-        self.on_event(f"connection lost after {self.offset} bytes ({reason}); resuming with a Range request")
+        delay = backoff_delay(self.resumes - 1, base=self.resume_delay, cap=MAX_RESUME_DELAY)
+        self.on_event(
+            f"connection lost after {self.offset} bytes ({reason}); resuming with a Range request in {delay:.1f} s"
+        )
+        # The link no longer retries by itself: without a pause a throttled or failing server
+        # would be hit again at once, max_attempts times in a row.
+        self.sleep(delay)
 
     def _refresh(self) -> None:
         self.refreshes += 1

@@ -6,7 +6,7 @@ import gzip
 
 import pytest
 
-from airflow_provider_insights.exceptions import PartnerInsightsTransferError
+from airflow_provider_insights.exceptions import PartnerInsightsApiError, PartnerInsightsTransferError
 from airflow_provider_insights.transfers._streaming import Decoder, ProgressLog, SecureLinkDownload
 
 BODY = '\ufeffname,city\r\n"O\'Brien, ""Ltd""",Zürich\r\n"Line one\nLine two",東京\r\n'.encode()
@@ -130,3 +130,47 @@ def test_a_body_longer_than_announced_is_a_length_mismatch():
         PartnerInsightsTransferError, match="received 120 bytes of report R1 execution E1 but the service announced 100"
     ):
         b"".join(_download(hook))
+
+
+class _FailingOpen:
+    """Opening the link raises ``error`` the first ``times`` times (stand-in: the sandbox's faults
+    cannot answer 503 on one Range request only), then serves ``body``."""
+
+    def __init__(self, error: Exception, times: int, body: bytes) -> None:
+        self.error, self.times = error, times
+        self.body_hook = _Hook([_Response(200, len(body), body, cut=False)])
+        self.opens = 0
+
+    def open_secure_link(self, link: str, *, offset: int = 0) -> _Response:
+        self.opens += 1
+        if self.opens <= self.times:
+            raise self.error
+        return self.body_hook.open_secure_link(link, offset=offset)
+
+
+def _waiting_download(hook: object, waits: list[float]) -> SecureLinkDownload:
+    return SecureLinkDownload(
+        hook,  # type: ignore[arg-type]
+        "https://127.0.0.1/_blob/x?sig=SECRET",
+        refresh_link=lambda: "",
+        label="report R1 execution E1",
+        resume_delay=0.5,
+        sleep=waits.append,
+    )
+
+
+def test_a_server_error_is_retried_after_a_growing_jittered_wait():
+    waits: list[float] = []
+    hook = _FailingOpen(PartnerInsightsApiError(503, "busy"), times=3, body=b"abc")
+    assert b"".join(_waiting_download(hook, waits)) == b"abc"
+    assert hook.opens == 4
+    assert len(waits) == 3
+    assert all(0 <= wait <= 0.5 * 2**number for number, wait in enumerate(waits))
+
+
+def test_an_error_waiting_cannot_cure_is_raised_at_once():
+    waits: list[float] = []
+    hook = _FailingOpen(PartnerInsightsApiError(404, "gone"), times=1, body=b"abc")
+    with pytest.raises(PartnerInsightsApiError, match="gone"):
+        b"".join(_waiting_download(hook, waits))
+    assert hook.opens == 1 and waits == []
