@@ -128,3 +128,24 @@ class StagedWrite:
                     self.path.fs.rm(self._aside)
         except Exception:
             log.warning("Could not clean up the staged copy of %s", self.path, exc_info=True)
+
+
+class DiscardingWrite:
+    """A sink with :class:`StagedWrite`'s interface that keeps nothing: counts the bytes only.
+
+    Used to recompute what a transfer would write (its digest) without touching the destination.
+    """
+
+    def __init__(self) -> None:
+        self.bytes_written = 0
+
+    def __enter__(self) -> DiscardingWrite:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        return None
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:
+        """Count ``data`` and drop it."""
+        self.bytes_written += len(data)
+        return len(data)

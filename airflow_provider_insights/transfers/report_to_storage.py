@@ -138,7 +138,7 @@ class PartnerInsightsReportToStorageOperator(PartnerInsightsHookMixin, BaseOpera
         execution = self._read_execution(self.execution_id)
         self._check_served_format(execution, output_format)
         path = self._destination_path(execution, output_format)
-        self._refuse_existing(path)
+        kept = self._existing_to_keep(path, context)
         link = self._link_of(execution)
         self.log.info(
             "Copying report %s execution %s to %s as %s",
@@ -147,7 +147,9 @@ class PartnerInsightsReportToStorageOperator(PartnerInsightsHookMixin, BaseOpera
             _asset_uri(str(path)),
             output_format,
         )
-        result = self._transfer(link, execution, path, output_format)
+        result = self._transfer(link, execution, path, output_format, write=not kept)
+        if kept:
+            self._accept_identical(path, result)
         self._record_asset_event(context, result)
         self._lineage = (execution.execution_id, result["uri"])
         return result
@@ -207,11 +209,33 @@ class PartnerInsightsReportToStorageOperator(PartnerInsightsHookMixin, BaseOpera
             return destination
         return ObjectStoragePath(destination, conn_id=self.destination_conn_id)
 
-    def _refuse_existing(self, path: ObjectStoragePath) -> None:
-        if not self.overwrite and path.exists():
+    def _existing_to_keep(self, path: ObjectStoragePath, context: Context) -> bool:
+        """Whether an existing destination must be kept (``overwrite=False``); refuse it on a first try.
+
+        On a retry the object may be this task's own output from a try that died before recording
+        success: it is then compared with what this execution produces instead of refused.
+        """
+        if self.overwrite or not path.exists():
+            return False
+        ti = context.get("ti") if context else None
+        if getattr(ti, "try_number", 1) > 1:
+            self.log.info("%s exists; retry: checking it is this execution's output", _asset_uri(str(path)))
+            return True
+        raise PartnerInsightsValidationError(
+            "destination", f"{_asset_uri(str(path))} already exists; set overwrite=True to replace it"
+        )
+
+    def _accept_identical(self, path: ObjectStoragePath, result: dict[str, Any]) -> None:
+        digest = hashlib.sha256()
+        with path.open("rb") as existing:
+            while block := existing.read(self.chunk_size):
+                digest.update(block)
+        if digest.hexdigest() != result["sha256"]:
             raise PartnerInsightsValidationError(
-                "destination", f"{_asset_uri(str(path))} already exists; set overwrite=True to replace it"
+                "destination",
+                f"{result['uri']} already exists with other content; set overwrite=True to replace it",
             )
+        self.log.info("%s already holds this execution's output (an earlier try wrote it)", result["uri"])
 
     def _link_of(self, execution: Execution) -> str:
         from airflow_provider_insights.hooks.secure_link import check_secure_link, mask_secure_link
@@ -230,8 +254,10 @@ class PartnerInsightsReportToStorageOperator(PartnerInsightsHookMixin, BaseOpera
 
     # ----------------------------------------------------------------------------------------
 
-    def _transfer(self, link: str, execution: Execution, path: ObjectStoragePath, output_format: str) -> dict[str, Any]:
-        from airflow_provider_insights.transfers._atomic import StagedWrite
+    def _transfer(
+        self, link: str, execution: Execution, path: ObjectStoragePath, output_format: str, *, write: bool = True
+    ) -> dict[str, Any]:
+        from airflow_provider_insights.transfers._atomic import DiscardingWrite, StagedWrite
         from airflow_provider_insights.transfers._streaming import Prefetch, ProgressLog, SecureLinkDownload
 
         label = f"report {self.report_id} execution {execution.execution_id}"
@@ -248,7 +274,8 @@ class PartnerInsightsReportToStorageOperator(PartnerInsightsHookMixin, BaseOpera
         decoded = self._decoded_chunks(download, progress, label)
         digest = hashlib.sha256()
         # The download starts first: it runs while the destination's filesystem is being set up.
-        with Prefetch(decoded) as chunks, StagedWrite(path) as staged:
+        sink = StagedWrite(path) if write else DiscardingWrite()
+        with Prefetch(decoded) as chunks, sink as staged:
             if output_format == "parquet":
                 from airflow_provider_insights.transfers._parquet import convert_to_parquet
 
@@ -264,7 +291,8 @@ class PartnerInsightsReportToStorageOperator(PartnerInsightsHookMixin, BaseOpera
                 sha256, size, rows_or_none = digest.hexdigest(), staged.bytes_written, None
         progress.finish(download.offset, download.total_length)
         self.log.info(
-            "Wrote %d bytes (sha256 %s) to %s after %d resumes and %d link refreshes",
+            "%s %d bytes (sha256 %s) for %s after %d resumes and %d link refreshes",
+            "Wrote" if write else "Recomputed",
             size,
             sha256,
             _asset_uri(str(path)),

@@ -282,3 +282,37 @@ def test_pyarrow_missing_is_a_clear_error_before_downloading(sb, report, local_s
 def test_unknown_output_format_is_refused():
     with pytest.raises(PartnerInsightsValidationError, match="output_format"):
         run_transfer(report_id="r", destination="file:///tmp/never.csv", output_format="xlsx")
+
+
+class _RetryTi:
+    """The part of a task instance the operator reads on a retry (its try number)."""
+
+    try_number = 2
+
+
+def test_a_retry_keeps_identical_output_of_an_earlier_try(sb, report, store, key):
+    from airflow_provider_insights.transfers.report_to_storage import PartnerInsightsReportToStorageOperator
+
+    first = run_transfer(report_id=report.report_id, destination=store.url(key), strip_bom=False)
+    retry = PartnerInsightsReportToStorageOperator(
+        task_id="transfer_retry", report_id=report.report_id, destination=store.url(key), strip_bom=False
+    )
+
+    again = retry.execute(context={"ti": _RetryTi()})  # type: ignore[arg-type]
+
+    assert again == first
+    assert hashlib.sha256(store.read_bytes(key)).hexdigest() == report.expected_sha256
+
+
+def test_a_retry_still_refuses_other_content(sb, report, store, key):
+    from airflow_provider_insights.transfers.report_to_storage import PartnerInsightsReportToStorageOperator
+
+    store.put(key, b"previous\r\n")
+    retry = PartnerInsightsReportToStorageOperator(
+        task_id="transfer_retry", report_id=report.report_id, destination=store.url(key)
+    )
+
+    with pytest.raises(PartnerInsightsValidationError, match="already exists with other content"):
+        retry.execute(context={"ti": _RetryTi()})  # type: ignore[arg-type]
+
+    assert store.read_bytes(key) == b"previous\r\n"
