@@ -21,7 +21,12 @@ class CompletedReport:
 
 
 def make_completed_report(
-    sb: Any, *, rows: int | None = None, report_bytes: int | None = None, conn_id: str = "partner_insights_default"
+    sb: Any,
+    *,
+    rows: int | None = None,
+    report_bytes: int | None = None,
+    conn_id: str = "partner_insights_default",
+    report_format: str = "csv",
 ) -> CompletedReport:
     """Create a query and an execute-now report in the sandbox and return its completed execution."""
     from airflow_provider_insights.hooks.insights import PartnerInsightsHook
@@ -36,7 +41,7 @@ def make_completed_report(
     hook = PartnerInsightsHook(partner_insights_conn_id=conn_id)
     query = hook.create_query(name=f"transfer-{uuid.uuid4().hex[:8]}", query=QUERY)
     report = hook.create_report(
-        report_name=f"transfer-{uuid.uuid4().hex[:8]}", query_id=query.query_id, execute_now=True
+        report_name=f"transfer-{uuid.uuid4().hex[:8]}", query_id=query.query_id, execute_now=True, format=report_format
     )
     execution = hook.get_latest_execution(report.report_id, statuses=(ExecutionStatus.COMPLETED,))
     assert execution is not None and execution.is_completed, execution

@@ -43,6 +43,26 @@ def test_csv_is_byte_identical_to_what_the_sandbox_served(sb, report, store, key
     }
 
 
+def test_tsv_is_copied_as_served(sb, insights_conn, local_store):
+    tsv = make_completed_report(sb, rows=50, report_format="tsv")
+
+    result = run_transfer(
+        report_id=tsv.report_id, destination=local_store.url("r.tsv"), output_format="tsv", strip_bom=False
+    )
+
+    assert result["format"] == "tsv" and result["sha256"] == tsv.expected_sha256
+    assert b"\t" in local_store.read_bytes("r.tsv").splitlines()[0]
+
+
+def test_a_tsv_report_is_not_relabelled_as_csv(sb, insights_conn, local_store):
+    tsv = make_completed_report(sb, rows=50, report_format="tsv")
+
+    with pytest.raises(PartnerInsightsValidationError, match="served as tsv"):
+        run_transfer(report_id=tsv.report_id, destination=local_store.url("r.csv"), output_format="csv")
+
+    assert blob_gets(sb) == 0 and not local_store.exists("r.csv")
+
+
 def test_csv_default_strips_the_bom_only(sb, report, store, key):
     result = run_transfer(report_id=report.report_id, execution_id=report.execution_id, destination=store.url(key))
 
