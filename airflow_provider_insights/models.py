@@ -10,7 +10,10 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
+
+from airflow_provider_insights.datetimes import parse_service_datetime
 
 
 def lookup(item: Mapping[str, Any], key: str, default: Any = None) -> Any:
@@ -182,11 +185,16 @@ class Execution:
     report_expiry_time: str | None = None
     report_generated_time: str | None = None
     message: str | None = None
+    data_redacted: bool = False
     raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
-    def from_api(cls, item: Mapping[str, Any]) -> Execution:
-        """Build from one item of the envelope's ``value``."""
+    def from_api(cls, item: Mapping[str, Any], *, data_redacted: bool = False) -> Execution:
+        """Build from one item of the envelope's ``value``.
+
+        :param item: the item.
+        :param data_redacted: the envelope's ``dataRedacted`` flag (MPN: some values were withheld).
+        """
         return cls(
             execution_id=lookup(item, "executionId", ""),
             report_id=lookup(item, "reportId", ""),
@@ -197,6 +205,7 @@ class Execution:
             report_expiry_time=lookup(item, "reportExpiryTime"),
             report_generated_time=lookup(item, "reportGeneratedTime"),
             message=lookup(item, "message") or lookup(item, "failureReason"),
+            data_redacted=bool(data_redacted),
             raw=dict(item),
         )
 
@@ -209,3 +218,110 @@ class Execution:
     def is_waiting(self) -> bool:
         """Whether the execution may still complete (Pending, Running or Paused)."""
         return self.execution_status.capitalize() in ExecutionStatus.waiting()
+
+    @property
+    def state(self) -> ExecutionState:
+        """Done, still waiting, or failed: the one reading of ``executionStatus``."""
+        if self.is_completed:
+            return ExecutionState.DONE
+        if self.is_waiting:
+            return ExecutionState.WAITING
+        return ExecutionState.FAILED
+
+    @property
+    def generated_at(self) -> datetime | None:
+        """When the service generated (else created) it, aware UTC; ``None`` if unknown or unreadable."""
+        return parse_service_datetime(
+            self.report_generated_time or lookup(self.raw, "createdTime") or lookup(self.raw, "executionCreatedTime")
+        )
+
+
+class ExecutionState(enum.Enum):
+    """What an execution's status means for someone waiting on it."""
+
+    DONE = "done"
+    WAITING = "waiting"
+    FAILED = "failed"
+
+
+#: ``reportStatus`` of a report that will run no more (a one-off that ran, or recurrences exhausted).
+REPORT_INACTIVE = "Inactive"
+
+
+@dataclass(frozen=True)
+class WaitDecision:
+    """The verdict of one poll: done (with the execution), keep waiting, or failed; and why.
+
+    :param state: DONE, WAITING or FAILED.
+    :param reason: one sentence for the log or the error, naming what was seen.
+    :param execution: the execution the verdict is about, if there was one.
+    :param report_status: the report's status, when it was read.
+    """
+
+    state: ExecutionState
+    reason: str
+    execution: Execution | None = None
+    report_status: str | None = None
+
+    @property
+    def execution_status(self) -> str | None:
+        """The status of the execution seen, if any."""
+        return self.execution.execution_status if self.execution else None
+
+
+def counts_as_new(execution: Execution, generated_after: datetime | None) -> bool:
+    """Whether ``execution`` may answer a wait for one generated after ``generated_after``.
+
+    Without a bound every execution counts. With one: an execution still waiting counts (it is a
+    run later than any finished one); a finished one counts only if its time is known and after
+    the bound, so an older run's file is never taken for a newer run's. A failed execution without
+    a time counts (it fails the wait): the newest run failing is not to be waited out silently.
+
+    :param execution: the newest execution, or the one asked for.
+    :param generated_after: the bound, aware UTC, or ``None``.
+    """
+    if generated_after is None or execution.is_waiting:
+        return True
+    generated = execution.generated_at
+    if generated is None:
+        return not execution.is_completed
+    return generated > generated_after
+
+
+def decide_wait(
+    execution: Execution | None,
+    *,
+    report_id: str,
+    execution_id: str | None = None,
+    generated_after: datetime | None = None,
+    report_status: str | None = None,
+) -> WaitDecision:
+    """Decide, from what one poll saw, whether a wait for an execution is over.
+
+    Callers read the report's status *before* its executions (when they read it at all): a report
+    found ``Inactive`` and then no new Completed execution means the run will never complete. The
+    docs list no ``Failed`` status, and a failed one-off run may show only that way.
+
+    :param execution: the execution asked for, or the newest; ``None`` if the service listed none.
+    :param report_id: the report waited on, for the reason.
+    :param execution_id: the execution asked for by id, or ``None`` for the newest.
+    :param generated_after: only an execution generated after this counts (aware UTC), or ``None``.
+    :param report_status: the report's ``reportStatus`` if it was read, else ``None``.
+    """
+    seen = f"report status {report_status or 'not read'}"
+    if execution is not None and counts_as_new(execution, generated_after):
+        what = f"execution {execution.execution_id} of report {report_id} is {execution.execution_status or '?'}"
+        return WaitDecision(execution.state, f"{what} ({seen})", execution, report_status)
+    if execution is None and execution_id:
+        reason = f"report {report_id} has no execution {execution_id} ({seen})"
+        return WaitDecision(ExecutionState.FAILED, reason, None, report_status)
+    newer = f" generated after {generated_after:%Y-%m-%dT%H:%M:%SZ}" if generated_after else ""
+    if execution is None:
+        what = f"report {report_id} has no execution{newer} yet"
+    else:
+        newest = f"the newest execution of report {report_id} ({execution.execution_id}, {execution.execution_status})"
+        what = f"{newest} is not{newer or ' new'}"
+    if (report_status or "").lower() == REPORT_INACTIVE.lower():
+        reason = f"{what}, and the report is Inactive: its run failed or it will run no more"
+        return WaitDecision(ExecutionState.FAILED, reason, execution, report_status)
+    return WaitDecision(ExecutionState.WAITING, f"{what} ({seen})", execution, report_status)
