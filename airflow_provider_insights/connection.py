@@ -17,6 +17,8 @@ from urllib.parse import urlsplit
 
 from airflow_provider_insights.exceptions import PartnerInsightsConfigError
 
+#: The connection id every operator, sensor and trigger uses unless told otherwise.
+DEFAULT_CONN_ID = "partner_insights_default"
 DEFAULT_AUTHORITY_HOST = "https://login.microsoftonline.com"
 PARTNER_CENTER_RESOURCE = "https://api.partnercenter.microsoft.com"
 APP_SCOPE = f"{PARTNER_CENTER_RESOURCE}/.default"
