@@ -242,7 +242,7 @@ def _as_https_url(value: Any, default: str, *, name: str, example: str) -> str:
     return url
 
 
-def _program_of_url(api_base_url: str) -> str | None:
+def program_of_url(api_base_url: str) -> str | None:
     """``mpn`` or ``cmp`` when the URL's path ends with it (``.../insights/v1/mpn``), else ``None``."""
     segments = [segment for segment in urlsplit(api_base_url).path.lower().split("/") if segment]
     return segments[-1] if segments and segments[-1] in PROGRAM_BASE_URLS else None
@@ -252,7 +252,7 @@ def _program(options: Mapping[str, Any]) -> str:
     """The program named in the extra, else the one ``api_base_url`` points to, else ``mpn``."""
     given = (_text(options.get("program")) or "").lower()
     url = _text(options.get("api_base_url")) or ""
-    from_url = _program_of_url(url) if url else None
+    from_url = program_of_url(url) if url else None
     if given and given not in PROGRAM_BASE_URLS:
         raise PartnerInsightsConfigError(f"program: {given!r} is not one of {', '.join(PROGRAM_BASE_URLS)}")
     if given and from_url and given != from_url:
