@@ -161,7 +161,9 @@ def test_rendered_uri_round_trips_through_airflow() -> None:
 
 
 def render_extra(*args: str) -> dict[str, Any]:
-    parsed = build_parser().parse_args(["--tenant-id", "t", "--client-id", "c", *args])
+    parsed = build_parser().parse_args(
+        ["--tenant-id", credentials.TENANT_ID, "--client-id", credentials.CLIENT_ID, *args]
+    )
     return dict(json.loads(render_connection(parsed, "secret", "refresh-token"))["extra"])
 
 
@@ -214,3 +216,28 @@ def test_bootstrap_with_a_ca_that_does_not_sign_the_authority_fails_in_one_line(
 
     assert_one_line_error(done, f"cannot reach Entra ID at {sb.url}", "SSLError")
     assert credentials.CLIENT_SECRET not in done.stderr
+
+
+def short_secret_warnings(extra: dict[str, Any], monkeypatch: pytest.MonkeyPatch, caplog: Any) -> list[str]:
+    """What Airflow logs when a task reads this connection from a secrets backend (it builds the URI to cache
+    it, which masks every string of the extra)."""
+    from airflow.sdk._shared.secrets_masker.secrets_masker import SecretsMasker
+    from airflow.sdk.definitions.connection import Connection
+
+    monkeypatch.setattr(SecretsMasker, "_has_warned_short_secret", False)
+    caplog.clear()
+    connection = Connection(conn_id="x", conn_type="partner_insights", login="c", extra=json.dumps(extra))
+    with caplog.at_level("WARNING"):
+        connection.get_uri()
+    return [record.getMessage() for record in caplog.records if "too short" in record.getMessage()]
+
+
+@pytest.mark.parametrize("program", ["mpn", "cmp"])
+def test_the_printed_connection_makes_airflow_warn_about_no_short_secret(
+    program: str, monkeypatch: pytest.MonkeyPatch, caplog: Any
+) -> None:
+    assert short_secret_warnings(
+        {"tenant_id": credentials.TENANT_ID, "program": program}, monkeypatch, caplog
+    )  # what it avoids
+
+    assert short_secret_warnings(render_extra("--program", program), monkeypatch, caplog) == []
