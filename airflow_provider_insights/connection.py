@@ -18,7 +18,7 @@ import hashlib
 import json
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -179,27 +179,17 @@ def _as_list(value: Any) -> list[str]:
     return [str(part) for part in value]
 
 
-def _as_int(value: Any, default: int, *, name: str, allowed: str, maximum: int) -> int:
+def _as_number(
+    value: Any, default: Any, *, name: str, convert: Callable[[str], Any], in_range: Callable[[Any], bool], allowed: str
+) -> Any:
     if value is None or value == "":
         return default
     try:
-        number = int(str(value).strip()) if not isinstance(value, bool) else None
-    except ValueError:
-        number = None
-    if number is None or not 0 <= number <= maximum:
-        raise _refuse(name, value, allowed)
-    return number
-
-
-def _as_float(value: Any, default: float, *, name: str, allowed: str, maximum: float) -> float:
-    if value is None or value == "":
-        return default
-    try:
-        number = float(str(value).strip()) if not isinstance(value, bool) else None
+        number = convert(str(value).strip()) if not isinstance(value, bool) else None
     except ValueError:
         number = None
     # nan and inf would make every request wait forever or fail at once.
-    if number is None or not math.isfinite(number) or not 0 < number <= maximum:
+    if number is None or not math.isfinite(number) or not in_range(number):
         raise _refuse(name, value, allowed)
     return number
 
@@ -446,19 +436,25 @@ class ConnectionSettings:
             "allowed_download_hosts": tuple(
                 _as_list(options.get("allowed_download_hosts")) or DEFAULT_ALLOWED_DOWNLOAD_HOSTS
             ),
-            "timeout": _as_float(
-                options.get("timeout"),
-                DEFAULT_TIMEOUT,
-                name="timeout",
-                allowed=f"a number of seconds, more than 0 and at most {MAX_TIMEOUT:g}, e.g. {DEFAULT_TIMEOUT:g}",
-                maximum=MAX_TIMEOUT,
+            "timeout": float(
+                _as_number(
+                    options.get("timeout"),
+                    DEFAULT_TIMEOUT,
+                    name="timeout",
+                    convert=float,
+                    in_range=lambda seconds: 0 < seconds <= MAX_TIMEOUT,
+                    allowed=f"a number of seconds, more than 0 and at most {MAX_TIMEOUT:g}, e.g. {DEFAULT_TIMEOUT:g}",
+                )
             ),
-            "max_retries": _as_int(
-                options.get("max_retries"),
-                DEFAULT_MAX_RETRIES,
-                name="max_retries",
-                allowed=f"a whole number of retries from 0 to {MAX_MAX_RETRIES}, e.g. {DEFAULT_MAX_RETRIES}",
-                maximum=MAX_MAX_RETRIES,
+            "max_retries": int(
+                _as_number(
+                    options.get("max_retries"),
+                    DEFAULT_MAX_RETRIES,
+                    name="max_retries",
+                    convert=int,
+                    in_range=lambda retries: 0 <= retries <= MAX_MAX_RETRIES,
+                    allowed=f"a whole number of retries from 0 to {MAX_MAX_RETRIES}, e.g. {DEFAULT_MAX_RETRIES}",
+                )
             ),
             "proxies": _as_proxies(options.get("proxies")),
         }

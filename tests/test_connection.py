@@ -55,6 +55,8 @@ def test_unusable_values_are_config_errors_naming_the_field(name: str, value: An
     with pytest.raises(PartnerInsightsConfigError) as raised:
         settings(**{name: value})
     assert str(raised.value).startswith(f"{name}:")
+    if name != "proxies":  # a proxy URL may hold a password: tested below
+        assert str(value) in str(raised.value)
 
 
 def test_a_proxy_password_is_not_echoed_in_the_error() -> None:
@@ -94,23 +96,6 @@ def test_execution_repr_leaves_out_the_report_location() -> None:
     )
     assert "secret-location" not in repr(execution)
     assert "acct.blob" not in repr(execution)
-
-
-@pytest.mark.parametrize(
-    ("name", "value"),
-    [
-        ("timeout", "0"),
-        ("max_retries", 21),
-        ("verify", "ture"),
-        ("verify", "/no/such/ca-bundle.pem"),
-        ("api_base_url", "http://h.test/insights/v1/mpn"),
-        ("authority_host", "http://login.example"),
-    ],
-)
-def test_errors_show_the_value_given(name: str, value: Any) -> None:
-    with pytest.raises(PartnerInsightsConfigError) as raised:
-        settings(**{name: value})
-    assert str(value) in str(raised.value)
 
 
 def test_a_bad_proxy_url_is_named_without_its_password() -> None:
