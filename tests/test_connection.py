@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -218,3 +219,19 @@ def test_a_second_client_secret_gives_a_second_identity() -> None:
     first = ConnectionSettings.from_parts(login="app-id", password="secret-one", extra=APP_ONLY)
     second = ConnectionSettings.from_parts(login="app-id", password="secret-two", extra=APP_ONLY)
     assert first.identity_key != second.identity_key
+
+
+def test_the_connection_test_refuses_an_inferred_app_only_mpn_connection(monkeypatch: pytest.MonkeyPatch) -> None:
+    # No server: the connection is refused when it is read, before any request.
+    from airflow_provider_insights.hooks.insights import PartnerInsightsHook
+
+    connection = {"conn_type": "partner_insights", "login": "app-id", "password": "a-client-secret"}
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_INSIGHTS_APP_ONLY_MPN", json.dumps({**connection, "extra": {"tenant_id": "contoso.test"}})
+    )
+
+    ok, message = PartnerInsightsHook("insights_app_only_mpn").test_connection()
+
+    assert not ok
+    assert message.startswith("auth_type:") and BOOTSTRAP_COMMAND in message
+    assert "a-client-secret" not in message
