@@ -4,46 +4,28 @@ from __future__ import annotations
 
 from typing import Any
 
+# connection.py imports only the standard library and exceptions.py: get_provider_info stays light.
+from airflow_provider_insights.connection import CONN_TYPE, EXTRA_FIELDS, ExtraField
+
 __version__ = "0.1.0"
 
 PACKAGE_NAME = "airflow-provider-insights"
 
 
-def _text(label: str, description: str, *, secret: bool = False, enum: list[str] | None = None) -> dict[str, Any]:
-    schema: dict[str, Any] = {"type": ["string", "null"]}
-    if secret:
+def _schema(extra: ExtraField) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": [extra.kind, "null"]}
+    if extra.secret:
         schema["format"] = "password"
-    if enum:
-        schema["enum"] = [*enum, None]
-    return {"label": label, "description": description, "schema": schema}
+    if extra.choices:
+        schema["enum"] = [*extra.choices, None]
+    return schema
 
 
-# The connection form, declared as data so the UI needs no hook import (Airflow 3.2+ "conn-fields").
+# The connection form, declared as data so the UI needs no hook import (Airflow 3.2+ "conn-fields"),
+# built from connection.EXTRA_FIELDS, the list that also decides which extra keys are accepted.
 CONNECTION_FIELDS: dict[str, dict[str, Any]] = {
-    "tenant_id": _text("Tenant ID", "Entra ID tenant (GUID or domain). Required."),
-    "auth_type": _text(
-        "Auth type",
-        "Inferred from the secrets present when empty.",
-        enum=["client_credentials", "password", "refresh_token"],
-    ),
-    "program": _text("Program", "mpn (Partner Insights) or cmp (commercial marketplace).", enum=["mpn", "cmp"]),
-    "username": _text("Username", "User for auth_type password (ROPC)."),
-    "user_password": _text("User password", "Password for auth_type password (ROPC).", secret=True),
-    "refresh_token": _text("Refresh token", "Secure Application Model refresh token.", secret=True),
-    "certificate_path": _text("Certificate path", "PEM file with the private key and certificate."),
-    "certificate_data": _text("Certificate (PEM)", "PEM text instead of a path.", secret=True),
-    "certificate_thumbprint": _text("Certificate thumbprint", "SHA-1 thumbprint; computed when empty."),
-    "api_base_url": _text("API base URL", "Overrides the URL the program picks (sovereign clouds, the sandbox)."),
-    "authority_host": _text("Authority host", "Entra ID host, default https://login.microsoftonline.com."),
-    "scopes": _text("Scopes", "Space-separated token scopes; default from the auth type."),
-    "verify": _text("TLS verify", "true, false, or a CA bundle path."),
-    "allowed_download_hosts": _text("Allowed download hosts", "Host patterns secure links may use."),
-    "timeout": _text("Timeout (s)", "Per-request timeout in seconds."),
-    "max_retries": _text("Max retries", "Retries on 429, 5xx and connection errors."),
-    # A proxy URL may carry a password, hence a secret field.
-    "proxies": _text(
-        "Proxies", 'JSON object of proxy URLs by scheme, e.g. {"https": "http://proxy:3128"}.', secret=True
-    ),
+    extra.name: {"label": extra.label, "description": extra.description, "schema": _schema(extra)}
+    for extra in EXTRA_FIELDS
 }
 
 UI_FIELD_BEHAVIOUR: dict[str, Any] = {
@@ -52,17 +34,7 @@ UI_FIELD_BEHAVIOUR: dict[str, Any] = {
     "placeholders": {
         "login": "00000000-0000-0000-0000-000000000000 (Entra ID application id)",
         "password": "client secret (leave empty with a certificate)",
-        "tenant_id": "00000000-0000-0000-0000-000000000000 or contoso.onmicrosoft.com",
-        "auth_type": "client_credentials | password | refresh_token",
-        "program": "mpn | cmp",
-        "api_base_url": "https://api.partnercenter.microsoft.com/insights/v1/mpn",
-        "authority_host": "https://login.microsoftonline.com",
-        "scopes": "https://api.partnercenter.microsoft.com/.default",
-        "verify": "true | false | /path/to/ca-bundle.pem",
-        "allowed_download_hosts": "*.blob.core.windows.net",
-        "timeout": "60",
-        "max_retries": "5",
-        "proxies": '{"https": "http://proxy.example:3128"}',
+        **{extra.name: extra.placeholder for extra in EXTRA_FIELDS if extra.placeholder},
     },
 }
 
@@ -77,14 +49,11 @@ def legacy_field_behaviour() -> dict[str, Any]:
 
 
 def connection_form_fields() -> list[tuple[str, str, bool]]:
-    """``(name, label, secret)`` of each extra field of :data:`CONNECTION_FIELDS`, in order.
+    """``(name, label, secret)`` of each extra field of :data:`~airflow_provider_insights.connection.EXTRA_FIELDS`.
 
     The hook builds its legacy wtforms widgets from these, so the two forms cannot drift apart.
     """
-    return [
-        (name, str(field["label"]), field["schema"].get("format") == "password")
-        for name, field in CONNECTION_FIELDS.items()
-    ]
+    return [(extra.name, extra.label, extra.secret) for extra in EXTRA_FIELDS]
 
 
 def get_provider_info() -> dict[str, Any]:
@@ -137,7 +106,7 @@ def get_provider_info() -> dict[str, Any]:
         ],
         "connection-types": [
             {
-                "connection-type": "partner_insights",
+                "connection-type": CONN_TYPE,
                 "hook-class-name": "airflow_provider_insights.hooks.insights.PartnerInsightsHook",
                 "hook-name": "Microsoft Partner Center Insights",
                 "conn-fields": CONNECTION_FIELDS,

@@ -26,17 +26,20 @@ from typing import Any, TextIO
 from urllib.parse import quote, urlencode
 
 from airflow_provider_insights.connection import (
+    CONN_TYPE,
     DEFAULT_AUTHORITY_HOST,
+    DEFAULT_CONN_ID,
+    DEFAULT_PROGRAM,
     PROGRAM_BASE_URLS,
+    TRUE_WORDS,
     USER_SCOPE,
     ConnectionSettings,
+    program_of_url,
 )
-from airflow_provider_insights.exceptions import PartnerInsightsError
+from airflow_provider_insights.exceptions import PartnerInsightsConfigError, PartnerInsightsError
 from airflow_provider_insights.hooks import _auth_msal
 
 CLIENT_SECRET_ENV = "PARTNER_INSIGHTS_CLIENT_SECRET"
-CONN_TYPE = "partner_insights"
-DEFAULT_CONN_ID = "partner_insights_default"
 # What msal would add to a user flow: offline_access is what makes Entra ID return a refresh token.
 DEVICE_FLOW_OIDC_SCOPES = ("offline_access", "openid", "profile")
 
@@ -81,10 +84,10 @@ def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None, std
         settings = _settings(args, secret)
         refresh_token, username = _sign_in(settings, err)
     except PartnerInsightsError as error:
-        print(f"partner-insights-bootstrap: {error}", file=err)
+        _fail(str(error), err)
         return 1
     except KeyboardInterrupt:
-        print("partner-insights-bootstrap: interrupted", file=err)
+        _fail("interrupted", err)
         return 130
     out.write(render_connection(args, secret, refresh_token) + "\n")
     out.flush()
@@ -94,6 +97,11 @@ def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None, std
         file=err,
     )
     return 0
+
+
+def _fail(message: str, err: TextIO) -> None:
+    """Print ``message`` as the one line of a failed run (no traceback: the user has a command line to fix)."""
+    print(f"partner-insights-bootstrap: {' '.join(message.split())}", file=err, flush=True)
 
 
 def render_connection(args: argparse.Namespace, secret: str | None, refresh_token: str) -> str:
@@ -131,25 +139,44 @@ def connection_uri(*, login: str, password: str | None, extra: dict[str, str]) -
 def _connection_extra(args: argparse.Namespace, refresh_token: str) -> dict[str, str]:
     extra: dict[str, str] = {
         "tenant_id": args.tenant_id,
-        "program": args.program,
         "auth_type": "refresh_token",
         "refresh_token": refresh_token,
     }
     optional = {
+        **_program_extra(args),
         "authority_host": args.authority_host.rstrip("/") if args.authority_host != DEFAULT_AUTHORITY_HOST else None,
-        "api_base_url": args.api_base_url,
         "scopes": args.scopes if args.scopes != USER_SCOPE else None,
-        "verify": args.verify if args.verify.strip().lower() not in ("true", "1", "yes") else None,
+        "verify": args.verify if args.verify.strip().lower() not in TRUE_WORDS else None,
         "certificate_path": args.certificate_path,
     }
     extra.update({key: value for key, value in optional.items() if value})
     return extra
 
 
+def _program_extra(args: argparse.Namespace) -> dict[str, str]:
+    """How the connection names its program: by ``api_base_url`` where it can, ``program`` only where it must.
+
+    Airflow's log masker warns in every task log about a short string in an extra, such as
+    ``"program": "mpn"``; the default program needs no key, and a URL names the other.
+    """
+    url = args.api_base_url or (PROGRAM_BASE_URLS[args.program] if args.program != DEFAULT_PROGRAM else None)
+    extra = {"api_base_url": url} if url else {}
+    inferred = program_of_url(url) if url else DEFAULT_PROGRAM
+    if inferred != args.program:
+        extra["program"] = args.program
+    return extra
+
+
 def _client_secret(args: argparse.Namespace) -> str:
-    secret = os.environ.get(CLIENT_SECRET_ENV)
+    secret = os.environ.get(CLIENT_SECRET_ENV, "").strip()
     if not secret:
-        secret = getpass.getpass(f"Client secret of {args.client_id}: ")
+        if not sys.stdin.isatty():
+            # getpass would read the secret, echoed, from whatever stdin is, or fail with EOFError.
+            raise PartnerInsightsConfigError(
+                f"client secret: ${CLIENT_SECRET_ENV} is not set and stdin is not a terminal to ask for it; "
+                f"set ${CLIENT_SECRET_ENV}, run in a terminal, or give --certificate-path"
+            )
+        secret = getpass.getpass(f"Client secret of {args.client_id}: ").strip()
     return secret
 
 
@@ -170,6 +197,20 @@ def _settings(args: argparse.Namespace, secret: str | None) -> ConnectionSetting
 
 
 def _sign_in(settings: ConnectionSettings, err: TextIO) -> tuple[str, str | None]:
+    import requests
+
+    from airflow_provider_insights.hooks.http import describe_exception
+
+    try:
+        return _device_code_sign_in(settings, err)
+    except (requests.RequestException, OSError) as error:
+        raise PartnerInsightsConfigError(
+            f"authority_host: cannot reach Entra ID at {settings.authority_host} (verify: {settings.verify}): "
+            f"{_auth_msal.scrub(describe_exception(error), settings.secrets)}"
+        ) from None
+
+
+def _device_code_sign_in(settings: ConnectionSettings, err: TextIO) -> tuple[str, str | None]:
     app = _auth_msal.build_confidential_app(settings)
     # msal offers the device flow on PublicClientApplication only, but a Secure Application Model
     # app is confidential: Entra ID wants the app's secret (or certificate) with the device code

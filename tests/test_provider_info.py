@@ -6,7 +6,16 @@ import importlib
 import subprocess
 import sys
 
-from airflow_provider_insights import CONNECTION_FIELDS, get_provider_info
+import pytest
+
+from airflow_provider_insights import CONNECTION_FIELDS, UI_FIELD_BEHAVIOUR, get_provider_info
+from airflow_provider_insights.connection import (
+    AUTH_TYPES,
+    EXTRA_FIELDS,
+    PROGRAM_BASE_URLS,
+    check_extra_keys,
+)
+from airflow_provider_insights.exceptions import PartnerInsightsConfigError
 
 
 def test_every_declared_module_imports() -> None:
@@ -48,3 +57,36 @@ def test_airflow_providers_list_shows_the_provider() -> None:
         timeout=180,
     ).stdout
     assert "airflow-provider-insights" in listing
+
+
+def test_the_form_is_built_from_the_one_list_of_extra_fields() -> None:
+    assert list(CONNECTION_FIELDS) == [extra.name for extra in EXTRA_FIELDS]
+    for extra in EXTRA_FIELDS:
+        form = CONNECTION_FIELDS[extra.name]
+        assert (form["label"], form["description"]) == (extra.label, extra.description)
+        assert (form["schema"].get("format") == "password") is extra.secret
+        assert UI_FIELD_BEHAVIOUR["placeholders"].get(extra.name, "") == extra.placeholder
+    assert CONNECTION_FIELDS["auth_type"]["schema"]["enum"] == [*AUTH_TYPES, None]
+    assert CONNECTION_FIELDS["program"]["schema"]["enum"] == [*PROGRAM_BASE_URLS, None]
+
+
+def test_the_form_saves_numbers_as_numbers() -> None:
+    # A short string in an extra makes Airflow warn in every task log; a JSON number never does.
+    assert CONNECTION_FIELDS["timeout"]["schema"]["type"] == ["number", "null"]
+    assert CONNECTION_FIELDS["max_retries"]["schema"]["type"] == ["integer", "null"]
+
+
+def test_every_key_the_form_saves_is_accepted_and_no_other() -> None:
+    check_extra_keys(dict.fromkeys(CONNECTION_FIELDS))
+    with pytest.raises(PartnerInsightsConfigError, match="unknown key 'conn_timeout'"):
+        check_extra_keys({"conn_timeout": 5})
+
+
+def test_reading_the_provider_info_imports_no_airflow() -> None:
+    # ProvidersManager reads get_provider_info() for every provider at start: it must stay light.
+    code = (
+        "import sys; from airflow_provider_insights import get_provider_info; get_provider_info(); "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('airflow', 'requests', 'msal')))"
+    )
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
+    assert loaded.stdout.strip() == "[]"
