@@ -14,6 +14,7 @@ from typing import Any
 from aiohttp import web
 
 from airflow_provider_insights.sandbox import credentials as cred
+from airflow_provider_insights.sandbox.behaviours import DEFAULT_PROFILE, PROFILE_ENV, PROFILES, Behaviours
 from airflow_provider_insights.sandbox.server import build_app, build_context
 from airflow_provider_insights.sandbox.tls import ensure_tls_material
 
@@ -34,7 +35,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--state-dir", default=".sandbox", help="certificates, state and connection files")
     parser.add_argument("--ready-file", default=None, help="written (JSON) once the server listens")
     parser.add_argument("--config", default=None, help=f"JSON settings overrides (also from ${CONFIG_ENV})")
+    parser.add_argument(
+        "--profile",
+        choices=PROFILES,
+        default=None,
+        help=f"reading of the API to play (also from ${PROFILE_ENV}; default {DEFAULT_PROFILE})",
+    )
+    parser.add_argument("--switches", default=None, help='JSON switch overrides, e.g. \'{"blob_name": "report_name"}\'')
     return parser.parse_args(argv)
+
+
+def _behaviours(args: argparse.Namespace) -> Behaviours:
+    profile = args.profile or os.environ.get(PROFILE_ENV) or DEFAULT_PROFILE
+    return Behaviours(profile, json.loads(args.switches) if args.switches else None)
 
 
 def _config_overrides(option: str | None) -> dict[str, Any]:
@@ -76,7 +89,7 @@ async def serve(args: argparse.Namespace) -> None:
     """
     state_dir = Path(args.state_dir).resolve()
     tls = ensure_tls_material(state_dir)
-    ctx = build_context(state_dir, tls, _config_overrides(args.config))
+    ctx = build_context(state_dir, tls, _config_overrides(args.config), _behaviours(args))
     runner = web.AppRunner(build_app(ctx), access_log=None, handle_signals=False)
     await runner.setup()
     site = web.TCPSite(runner, args.host, args.port, ssl_context=tls.server_ssl_context(), reuse_address=True)
@@ -87,6 +100,7 @@ async def serve(args: argparse.Namespace) -> None:
     default_conn = cred.build_connection(url=url, ca_path=tls.ca_path, state_dir=state_dir)
     print(f"Partner Insights sandbox listening on {url}", flush=True)
     print(f"CA bundle: {tls.ca_path}", flush=True)
+    print(f"Profile: {ctx.behaviours.profile}", flush=True)
     print(f"Connection files: {folder}", flush=True)
     print(f"AIRFLOW_CONN_PARTNER_INSIGHTS_DEFAULT='{cred.connection_json(default_conn)}'", flush=True)
     if args.ready_file:

@@ -1,4 +1,4 @@
-"""Admin routes under ``/_sandbox/`` (no auth): faults, stats, settings, clock, raw state, digests."""
+"""Admin routes under ``/_sandbox/`` (no auth): faults, stats, settings, profile, clock, raw state, digests."""
 
 from __future__ import annotations
 
@@ -78,6 +78,35 @@ async def configure(request: web.Request) -> web.Response:
 async def reset_config(request: web.Request) -> web.Response:
     """``DELETE /_sandbox/config``: back to the settings the server started with."""
     return web.json_response(context_of(request).state.reset_config())
+
+
+async def get_profile(request: web.Request) -> web.Response:
+    """``GET /_sandbox/profile``: the profile in force, every switch, and those overridden."""
+    return web.json_response(context_of(request).behaviours.to_dict())
+
+
+async def set_profile(request: web.Request) -> web.Response:
+    """``POST /_sandbox/profile`` with ``{"profile": "field"}`` and/or ``{"switches": {name: value}}``.
+
+    A profile sets every switch to its value there; ``switches`` then override single behaviours
+    (without ``profile``, on top of the current values). Nothing changes if anything is refused.
+    """
+    behaviours = context_of(request).behaviours
+    body = await request.json()
+    if not isinstance(body, dict) or set(body) - {"profile", "switches"} or not body:
+        return _bad_request('expected {"profile": "documented" | "field", "switches": {name: value}}')
+    try:
+        behaviours.use(body.get("profile"), body.get("switches") or {})
+    except ValueError as err:
+        return _bad_request(str(err))
+    return web.json_response(behaviours.to_dict())
+
+
+async def reset_profile(request: web.Request) -> web.Response:
+    """``DELETE /_sandbox/profile``: back to the profile and switches the server started with."""
+    behaviours = context_of(request).behaviours
+    behaviours.reset()
+    return web.json_response(behaviours.to_dict())
 
 
 async def get_clock(request: web.Request) -> web.Response:
@@ -174,6 +203,9 @@ def add_routes(app: web.Application) -> None:
         ("GET", "/_sandbox/config", get_config),
         ("POST", "/_sandbox/config", configure),
         ("DELETE", "/_sandbox/config", reset_config),
+        ("GET", "/_sandbox/profile", get_profile),
+        ("POST", "/_sandbox/profile", set_profile),
+        ("DELETE", "/_sandbox/profile", reset_profile),
         ("GET", "/_sandbox/clock", get_clock),
         ("POST", "/_sandbox/clock", advance_clock),
         ("GET", "/_sandbox/state/{program}/{table}", raw_table),

@@ -41,6 +41,12 @@ from airflow_provider_insights.sandbox.tokens import TokenError, verify_access_t
 
 RESOURCE = "https://api.partnercenter.microsoft.com"
 EXECUTION_STATUSES = ("Pending", "Running", "Paused", "Completed", "Failed")
+APP_ONLY_REFUSED = (
+    "Forbidden: the access token is app-only (client_credentials). Partner Insights APIs need App+User "
+    "authentication: sign in as a user who holds the Executive Report Viewer role and use that user's token."
+)
+MPN_ONLY_PARAMETER = "Invalid parameters - {name} is not a supported parameter for this API"
+LIST_REFUSED = "Bad Request - {name} accepts a single value"
 Handler = Callable[[web.Request, SandboxContext, str, dict[str, Any]], Awaitable[web.StreamResponse]]
 
 
@@ -73,6 +79,12 @@ def _authorize(request: web.Request, ctx: SandboxContext, program: str) -> dict[
     if ctx.faults.take("expire_token", request.path, request.method):
         ctx.stats.faults_fired["expire_token"] += 1
         return _unauthorized(request, program, "the access token has expired")
+    if (
+        program == "mpn"
+        and claims.get("grant") == "client_credentials"
+        and ctx.behaviours["mpn_app_only_token"] == "refuse"
+    ):
+        return api_error(request, program, 403, APP_ONLY_REFUSED)
     return claims
 
 
@@ -258,6 +270,10 @@ async def test_query(
 ) -> web.StreamResponse:
     """``GET ScheduledQueries/testQueryResult?exportQuery=`` or ``?queryId=`` (+ startTime/endTime)."""
     text, query_id = request.query.get("exportQuery"), request.query.get("queryId")
+    if program == "cmp" and ctx.behaviours["cmp_test_query_window"] == "reject":
+        for name in ("startTime", "endTime"):
+            if name in request.query:
+                raise ApiError(400, MPN_ONLY_PARAMETER.format(name=name))
     if text and query_id:
         raise ApiError(400, "Invalid parameters - provide either exportQuery or queryId, not both")
     if query_id:
@@ -291,12 +307,19 @@ def _stored_report(ctx: SandboxContext, program: str, report_id: str) -> dict[st
     raise ApiError(404, NO_ITEM)
 
 
+def _check_mpn_only_fields(ctx: SandboxContext, program: str, body: dict[str, Any]) -> None:
+    """Refuse ``CallbackMethod`` on cmp (documented for mpn only) when the switch says so."""
+    if program == "cmp" and "callbackmethod" in body and ctx.behaviours["cmp_callback_method"] == "reject":
+        raise ApiError(400, MPN_ONLY_PARAMETER.format(name="CallbackMethod"))
+
+
 @api_route
 async def create_report(
     request: web.Request, ctx: SandboxContext, program: str, claims: dict[str, Any]
 ) -> web.StreamResponse:
     """``POST ScheduledReport``."""
     body = await _json_body(request)
+    _check_mpn_only_fields(ctx, program, body)
     if not body.get("reportname") or not body.get("queryid"):
         raise ApiError(400, MISSING_VALUE)
     query = find_query(ctx, program, str(body["queryid"]))
@@ -332,6 +355,7 @@ async def update_report_route(
     """``PUT ScheduledReport/{reportId}``."""
     report = _stored_report(ctx, program, request.match_info["reportId"])
     body = await _json_body(request)
+    _check_mpn_only_fields(ctx, program, body)
     update_report(report, body, now=ctx.state.now(), program=program)
     ctx.state.save()
     return api_response(request, program, [_report_item(report)], message="Report updated successfully")
@@ -432,11 +456,40 @@ def execution_item(
     return item
 
 
+def _refuse_lists(request: web.Request, ctx: SandboxContext) -> None:
+    """Answer 400 to a ``;``-separated list where the switches say the service refuses one."""
+    given = (
+        ("execution_status_list", "executionStatus", request.query.get("executionStatus")),
+        ("execution_id_list", "executionId", request.query.get("executionId")),
+        ("report_id_list", "reportId", request.match_info["reportId"]),
+    )
+    for switch, name, value in given:
+        if value and ";" in value and ctx.behaviours[switch] == "reject":
+            raise ApiError(400, LIST_REFUSED.format(name=name))
+
+
+def _in_listing_order(ctx: SandboxContext, executions: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Order executions as the ``execution_order`` switch says.
+
+    ``scrambled`` is oldest first with the newest moved to the middle: from three executions on,
+    neither the first nor the last listed is the latest, so only the time fields tell.
+    """
+    ordered = sorted(executions, key=lambda e: (e["_createdAt"], e["executionId"]))
+    order = ctx.behaviours["execution_order"]
+    if order == "newest_first":
+        return ordered[::-1]
+    if order == "scrambled" and ordered:
+        newest = ordered.pop()
+        ordered.insert(len(ordered) // 2 + len(ordered) % 2, newest)
+    return ordered
+
+
 @api_route
 async def list_executions(
     request: web.Request, ctx: SandboxContext, program: str, claims: dict[str, Any]
 ) -> web.StreamResponse:
     """``GET ScheduledReport/execution/{reportId}?executionId=&executionStatus=&getLatestExecution=``."""
+    _refuse_lists(request, ctx)
     data = ctx.state.data(program)
     report_ids = {r.lower() for r in _split(request.match_info["reportId"])}
     reports = {k: v for k, v in data["reports"].items() if k.lower() in report_ids}
@@ -446,22 +499,26 @@ async def list_executions(
     statuses = _statuses(request)
     latest = _bool_param(request, "getLatestExecution", True)
     now = ctx.state.now()
+    # A failed run is listed whatever the filter, or (field reading) never listed at all.
+    failed_listed = ctx.behaviours["failed_run"] == "listed"
     matched = [
         e
         for e in data["executions"].values()
         if e["reportId"] in reports
         and (not execution_ids or e["executionId"].lower() in execution_ids)
-        and (execution_status(e, now) in statuses or execution_status(e, now) == "Failed")
+        and (failed_listed if execution_status(e, now) == "Failed" else execution_status(e, now) in statuses)
     ]
     matched.sort(key=lambda e: (e["_createdAt"], e["executionId"]))
     if latest:
         newest: dict[str, dict[str, Any]] = {}
         for execution in matched:
             newest[execution["reportId"]] = execution
-        matched = sorted(newest.values(), key=lambda e: (e["_createdAt"], e["executionId"]))
+        matched = list(newest.values())
     if not matched:
         raise ApiError(404, NO_EXECUTIONS)
-    items = [execution_item(ctx, request, program, e, reports.get(e["reportId"])) for e in matched]
+    items = [
+        execution_item(ctx, request, program, e, reports.get(e["reportId"])) for e in _in_listing_order(ctx, matched)
+    ]
     page, next_link = _page(request, ctx, items)
     return api_response(request, program, page, message=None, next_link=next_link)
 

@@ -15,7 +15,7 @@ import re
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from aiohttp import web
 
@@ -27,15 +27,22 @@ from airflow_provider_insights.sandbox.tokens import b64url_encode
 
 SAS_VERSION = "2021-08-06"
 CHUNK_SIZE = 1 << 20
+EXECUTION_ID_LENGTH = 36  # a UUID, the end of every blob name's stem
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
 
-def blob_name(execution: dict[str, Any]) -> str:
-    """``<executionId>.<csv|tsv>``.
+def blob_name(execution: dict[str, Any], style: str = "execution_id") -> str:
+    """``<executionId>.<csv|tsv>``, or ``<report name>_<executionId>.<csv|tsv>`` (field notes).
 
     :param execution: the stored execution.
+    :param style: the ``blob_name`` switch: ``execution_id`` or ``report_name``.
     """
-    return f"{execution['executionId']}.{execution['_format']}"
+    plain = f"{execution['executionId']}.{execution['_format']}"
+    report_name = execution.get("_reportName")
+    if style != "report_name" or not report_name:
+        return plain
+    # A slash would make a virtual folder: keep the name one path segment.
+    return f"{report_name.replace('/', '-')}_{plain}"
 
 
 def _sign(key: bytes, program: str, name: str, expiry: str) -> str:
@@ -53,7 +60,7 @@ def make_secure_link(ctx: SandboxContext, url: str, program: str, execution: dic
     """
     now = ctx.state.now()
     expiry = format_time(now + float(ctx.state.config["link_lifetime_s"]))
-    name = blob_name(execution)
+    name = blob_name(execution, ctx.behaviours["blob_name"])
     query = urlencode(
         {
             "sv": SAS_VERSION,
@@ -64,7 +71,8 @@ def make_secure_link(ctx: SandboxContext, url: str, program: str, execution: dic
             "sig": _sign(ctx.state.signing_key, program, name, expiry),
         }
     )
-    location = f"{url}/_blob/{program}/{name}"
+    # Spaces and other reserved characters in a report name arrive percent-encoded, as on Azure.
+    location = f"{url}/_blob/{program}/{quote(name, safe='')}"
     return f"{location}?{query}", location, expiry
 
 
@@ -105,9 +113,9 @@ def _check_signature(ctx: SandboxContext, request: web.Request, program: str, na
 def _find_execution(ctx: SandboxContext, program: str, name: str) -> dict[str, Any] | None:
     if program not in ctx.state.programs:
         return None
-    execution_id = name.rsplit(".", 1)[0]
+    execution_id = name.rsplit(".", 1)[0][-EXECUTION_ID_LENGTH:]
     execution = ctx.state.data(program)["executions"].get(execution_id)
-    if execution is None or blob_name(execution) != name:
+    if execution is None or name not in {blob_name(execution), blob_name(execution, "report_name")}:
         return None
     if execution_status(execution, ctx.state.now()) != "Completed":
         return None

@@ -10,6 +10,7 @@ from typing import Any
 from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from airflow_provider_insights.sandbox.behaviours import Behaviours
 from airflow_provider_insights.sandbox.faults import FaultBook, Stats
 from airflow_provider_insights.sandbox.state import SandboxState
 from airflow_provider_insights.sandbox.tls import TlsMaterial
@@ -23,12 +24,14 @@ class SandboxContext:
     :param tls: certificate paths.
     :param client_public_key: the client certificate's key (client assertions).
     :param client_sha256: the client certificate's SHA-256 thumbprint, hex.
+    :param behaviours: the reading of the API played (profile and switches).
     """
 
     state: SandboxState
     tls: TlsMaterial
     client_public_key: rsa.RSAPublicKey
     client_sha256: str
+    behaviours: Behaviours = field(default_factory=Behaviours)
     faults: FaultBook = field(default_factory=FaultBook)
     stats: Stats = field(default_factory=Stats)
     device_codes: dict[str, dict[str, Any]] = field(default_factory=dict)

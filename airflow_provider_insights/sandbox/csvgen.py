@@ -145,6 +145,8 @@ class ReportContent:
     :param rows: number of data rows.
     :param seed: what makes this file differ from another (the execution id).
     :param metrics: the dataset's metrics (typed as numbers).
+    :param days: ``yyyy-MM-dd`` values the date columns cycle through (a report's data window), or
+        ``None`` for random dates.
     """
 
     columns: tuple[str, ...]
@@ -152,6 +154,7 @@ class ReportContent:
     rows: int
     seed: str
     metrics: tuple[str, ...] = ()
+    days: tuple[str, ...] | None = None
     _pieces: list[bytes] = field(init=False, repr=False)
     _row_ends: list[int] = field(init=False, repr=False)
     _has_row_id: bool = field(init=False, repr=False)
@@ -171,6 +174,8 @@ class ReportContent:
             fields = []
             for index, kind in enumerate(kinds):
                 value = sample_value(kind, rng)
+                if kind == "date" and self.days:
+                    value = self.days[row_index % len(self.days)]
                 row_id = f"{_SENTINEL}{row_index:0{ROW_IN_BLOCK_WIDTH}d}"
                 if index == id_column:
                     value = (value[:24] + row_id) if kind == "id" else f"{value} #{row_id}"

@@ -6,7 +6,7 @@ from typing import Any
 
 from aiohttp import web
 
-from airflow_provider_insights.sandbox.context import request_ids
+from airflow_provider_insights.sandbox.context import context_of, request_ids
 
 # Longest first, so that /insights/v1.1/cmp is not mistaken for something shorter.
 API_BASES = (("/insights/v1.1/cmp", "cmp"), ("/insights/v1/cmp", "cmp"), ("/insights/v1/mpn", "mpn"))
@@ -32,7 +32,13 @@ def api_base(path: str) -> tuple[str, str] | None:
 
 
 def envelope(
-    program: str, value: list[Any], *, message: str | None = None, status: int = 200, next_link: str | None = None
+    program: str,
+    value: list[Any],
+    *,
+    message: str | None = None,
+    status: int = 200,
+    next_link: str | None = None,
+    data_redacted: bool = False,
 ) -> dict[str, Any]:
     """Build the envelope every API answer is wrapped in.
 
@@ -41,6 +47,7 @@ def envelope(
     :param message: status text.
     :param status: the ``statusCode`` echoed in the body.
     :param next_link: link to the next page, if any.
+    :param data_redacted: the ``dataRedacted`` flag (mpn only).
     """
     body: dict[str, Any] = {
         "value": value,
@@ -50,7 +57,7 @@ def envelope(
         "statusCode": status,
     }
     if program == "mpn":
-        body["dataRedacted"] = False
+        body["dataRedacted"] = data_redacted
     return body
 
 
@@ -76,8 +83,9 @@ def api_response(
     :param http_status: the HTTP status, when it differs from ``status``.
     :param headers: extra headers.
     """
+    redacted = bool(context_of(request).behaviours["data_redacted"])
     return web.json_response(
-        envelope(program, value, message=message, status=status, next_link=next_link),
+        envelope(program, value, message=message, status=status, next_link=next_link, data_redacted=redacted),
         status=http_status or status,
         headers={**request_ids(request), **(headers or {})},
     )

@@ -105,6 +105,26 @@ class SandboxAdminClient:
         """Back to the settings the server started with."""
         return self._call("DELETE", "config")
 
+    def profile(self) -> dict[str, Any]:
+        """``{"profile", "switches", "overrides"}``: the reading of the API being played."""
+        return self._call("GET", "profile")
+
+    def set_profile(self, profile: str | None = None, **switches: Any) -> dict[str, Any]:
+        """Play ``profile`` (``documented`` or ``field``; every switch takes its value), then override
+        single switches, e.g. ``set_profile(blob_name="report_name")`` (on top of the current values).
+
+        :param profile: the profile, or ``None`` to keep the current one.
+        :param switches: switch=value overrides (see ``airflow_provider_insights.sandbox.behaviours``).
+        """
+        payload: dict[str, Any] = {"switches": switches}
+        if profile is not None:
+            payload["profile"] = profile
+        return self._call("POST", "profile", payload)
+
+    def reset_profile(self) -> dict[str, Any]:
+        """Back to the profile and switches the server started with."""
+        return self._call("DELETE", "profile")
+
     def advance_clock(self, seconds: float) -> float:
         """Move the sandbox clock forward; returns the new sandbox time (POSIX seconds).
 
@@ -172,6 +192,9 @@ class SandboxProcess:
     :param env: extra environment variables for the subprocess.
     :param host: address to bind.
     :param config: settings overrides applied at start.
+    :param profile: reading of the API to start in (``documented`` or ``field``; default: the
+        server's, ``$INSIGHTS_SANDBOX_PROFILE`` or ``documented``).
+    :param switches: single-behaviour overrides applied at start.
     """
 
     def __init__(
@@ -182,6 +205,8 @@ class SandboxProcess:
         env: dict[str, str] | None = None,
         host: str = "127.0.0.1",
         config: dict[str, Any] | None = None,
+        profile: str | None = None,
+        switches: dict[str, Any] | None = None,
     ) -> None:
         self._owns_state_dir = state_dir is None
         self.state_dir = Path(state_dir) if state_dir is not None else None
@@ -189,6 +214,8 @@ class SandboxProcess:
         self.host = host
         self.env = dict(env or {})
         self.config = dict(config or {})
+        self.profile = profile
+        self.switches = dict(switches or {})
         self._process: subprocess.Popen[bytes] | None = None
         self.url = ""
         self.ca_path = ""
@@ -217,6 +244,10 @@ class SandboxProcess:
         ]
         if self.config:
             command += ["--config", json.dumps(self.config)]
+        if self.profile:
+            command += ["--profile", self.profile]
+        if self.switches:
+            command += ["--switches", json.dumps(self.switches)]
         log = (self.state_dir / "sandbox.log").open("ab")
         self._process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **self.env})
         log.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import uuid
 from typing import Any
@@ -19,6 +20,11 @@ START_TIME_FORMAT = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
 FORMATS = ("csv", "tsv")
 CALLBACK_METHODS = ("GET", "POST")
 FAILURE_MESSAGE = "Report generation failed due to an internal error. Please retry or contact support."
+CMP_CALLBACK_HTTPS = "Invalid report parameters - CallbackUrl must be a valid https URL"
+# Captured one-off reports read like this once their run is over (field notes).
+ONE_OFF_RECURRENCE = {"recurrenceInterval": -1, "recurrenceCount": 1}
+DAY_S = 86400
+MAX_WINDOW_DAYS = 512  # one row block: a window's days cycle through each block's rows
 
 
 def lower_keys(body: dict[str, Any]) -> dict[str, Any]:
@@ -50,14 +56,17 @@ def check_format(value: Any) -> str:
     return text.lower()
 
 
-def check_callback(url: Any, method: Any) -> tuple[str | None, str | None]:
-    """Validate ``CallbackUrl`` and ``CallbackMethod``.
+def check_callback(url: Any, method: Any, program: str) -> tuple[str | None, str | None]:
+    """Validate ``CallbackUrl`` (http or https; https only for cmp) and ``CallbackMethod``.
 
     :param url: the body's CallbackUrl.
     :param method: the body's CallbackMethod.
+    :param program: ``mpn`` or ``cmp``.
     """
     if url is not None and url != "" and not re.match(r"^https?://", str(url)):
         raise ApiError(400, f"Requested value '{url}' not found.")
+    if url and program == "cmp" and not str(url).lower().startswith("https://"):
+        raise ApiError(400, CMP_CALLBACK_HTTPS)
     if method is not None and method != "" and str(method).upper() not in CALLBACK_METHODS:
         raise ApiError(400, f"Requested value '{method}' not found.")
     return (url or None), (str(method).upper() if method else None)
@@ -186,22 +195,72 @@ def create_execution(
         "_format": fmt,
         "_columns": list(columns),
         "_metrics": list(metrics),
+        "_reportName": report["reportName"],
+        # The reading of QueryEndTime is fixed when the run starts, so the file never changes later.
+        "_days": window_days(
+            report.get("queryStartTime"),
+            report.get("queryEndTime"),
+            inclusive=ctx.behaviours["query_end_time"] == "inclusive",
+        ),
     }
     ctx.state.data(program)["executions"][execution_id] = execution
     return execution
 
 
+def parse_query_time(value: Any) -> float | None:
+    """A ``QueryStartTime``/``QueryEndTime`` as POSIX seconds (UTC when no offset), or ``None``.
+
+    :param value: the body's value: ISO 8601, ``Z`` or an offset, date-only allowed.
+    """
+    if not value or not isinstance(value, str):
+        return None
+    text = value.strip()
+    text = text[:-1] + "+00:00" if text.endswith(("Z", "z")) else text
+    try:
+        moment = dt.datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.timezone.utc)
+    return moment.timestamp()
+
+
+def window_days(start: Any, end: Any, *, inclusive: bool) -> list[str] | None:
+    """The days whose rows a one-off run over ``[start, end]`` holds; ``None`` without a window.
+
+    Rows are dated by day and stand at that day's midnight (UTC): day D is in the window when
+    ``start <= D 00:00:00`` and ``D 00:00:00 < end`` (exclusive reading) or ``<= end`` (inclusive).
+    So ``[D 00:00:00, D 23:59:59]`` holds day D under both readings, and ``[D, D+1 00:00:00]``
+    holds D+1 too under the inclusive one. At most :data:`MAX_WINDOW_DAYS` days are kept.
+
+    :param start: the report's QueryStartTime.
+    :param end: the report's QueryEndTime.
+    :param inclusive: the reading of the end.
+    """
+    first, last = parse_query_time(start), parse_query_time(end)
+    if first is None or last is None:
+        return None
+    days: list[str] = []
+    midnight = -(-first // DAY_S) * DAY_S
+    while (midnight <= last if inclusive else midnight < last) and len(days) < MAX_WINDOW_DAYS:
+        days.append(dt.datetime.fromtimestamp(midnight, dt.timezone.utc).strftime("%Y-%m-%d"))
+        midnight += DAY_S
+    return days
+
+
 def content_of(execution: dict[str, Any]) -> ReportContent:
-    """The file an execution produced.
+    """The file an execution produced (no data rows when its window holds no day).
 
     :param execution: the stored execution.
     """
+    days = execution.get("_days")
     return ReportContent(
         tuple(execution["_columns"]),
         execution["_format"],
-        int(execution["_rows"]),
+        0 if days == [] else int(execution["_rows"]),
         execution["executionId"],
         tuple(execution["_metrics"]),
+        days=tuple(days) if days else None,
     )
 
 
@@ -228,7 +287,7 @@ def run_schedules(ctx: SandboxContext, program: str, path: str = "", method: str
     :param method: its method.
     """
     now = ctx.state.now()
-    changed = False
+    changed = settle_one_offs(ctx, program, now)
     for report in ctx.state.data(program)["reports"].values():
         if report.get("executeNow") or report["reportStatus"] == "Inactive":
             continue
@@ -252,6 +311,31 @@ def run_schedules(ctx: SandboxContext, program: str, path: str = "", method: str
         ctx.state.save()
 
 
+def settle_one_offs(ctx: SandboxContext, program: str, now: float) -> bool:
+    """Turn one-off reports whose run is over ``Inactive`` where the switches say so.
+
+    ``one_off_after_run: inactive`` does it after any run; ``failed_run: inactive_report`` after a
+    failed one. Either way the report then reads ``recurrenceInterval -1, recurrenceCount 1``.
+    Returns whether anything changed.
+
+    :param ctx: the sandbox.
+    :param program: ``mpn`` or ``cmp``.
+    :param now: the sandbox clock.
+    """
+    data = ctx.state.data(program)
+    settle = {"Completed": ctx.behaviours["one_off_after_run"] == "inactive", "Failed": False}
+    settle["Failed"] = settle["Completed"] or ctx.behaviours["failed_run"] == "inactive_report"
+    changed = False
+    for execution in data["executions"].values():
+        report = data["reports"].get(execution["reportId"])
+        if report is None or not report.get("executeNow") or report["reportStatus"] != "Active":
+            continue
+        if settle.get(execution_status(execution, now)):
+            report.update({"reportStatus": "Inactive", **ONE_OFF_RECURRENCE})
+            changed = True
+    return changed
+
+
 def new_report(body: dict[str, Any], *, query: dict[str, Any], user: str, now: float, program: str) -> dict[str, Any]:
     """Validate a create-report body and build the stored report.
 
@@ -262,7 +346,7 @@ def new_report(body: dict[str, Any], *, query: dict[str, Any], user: str, now: f
     :param program: ``mpn`` or ``cmp``.
     """
     fmt = check_format(body.get("format"))
-    callback_url, callback_method = check_callback(body.get("callbackurl"), body.get("callbackmethod"))
+    callback_url, callback_method = check_callback(body.get("callbackurl"), body.get("callbackmethod"), program)
     execute_now = bool(body.get("executenow") or False)
     if execute_now:
         start_time = format_time(now)
@@ -300,7 +384,13 @@ def new_report(body: dict[str, Any], *, query: dict[str, Any], user: str, now: f
 
 
 def update_report(report: dict[str, Any], body: dict[str, Any], *, now: float, program: str) -> None:
-    """Apply a PUT body to a stored report (the schedule restarts from the new StartTime).
+    """Replace a stored report's settings with a PUT body (the schedule restarts from the new StartTime).
+
+    Full-replace semantics: a field left out takes its default (no description, CSV, no callback,
+    ``RecurrenceCount`` indefinite), not its stored value. ``RecurrenceInterval`` has no default,
+    so a missing one keeps the stored interval. The cmp page marks ``Format`` and ``CallbackUrl``
+    required: there a missing key (or a null ``Format``) is refused; ``"CallbackUrl": null`` clears
+    the callback.
 
     :param report: the stored report.
     :param body: the body, keys lower-cased.
@@ -309,8 +399,10 @@ def update_report(report: dict[str, Any], body: dict[str, Any], *, now: float, p
     """
     if not body.get("reportname"):
         raise ApiError(400, MISSING_VALUE)
-    fmt = check_format(body.get("format", report.get("format")))
-    callback_url, callback_method = check_callback(body.get("callbackurl"), body.get("callbackmethod"))
+    if program == "cmp" and (body.get("format") in (None, "") or "callbackurl" not in body):
+        raise ApiError(400, MISSING_VALUE)
+    fmt = check_format(body.get("format"))
+    callback_url, callback_method = check_callback(body.get("callbackurl"), body.get("callbackmethod"), program)
     start_time = check_start_time(body.get("starttime"), now, "update")
     interval, count = check_recurrence(
         body.get("recurrenceinterval", report.get("recurrenceInterval")),
@@ -320,7 +412,7 @@ def update_report(report: dict[str, Any], body: dict[str, Any], *, now: float, p
     report.update(
         {
             "reportName": str(body["reportname"]),
-            "description": body.get("description", report.get("description")),
+            "description": body.get("description"),
             "startTime": start_time,
             "recurrenceInterval": interval,
             "recurrenceCount": count,

@@ -12,6 +12,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 
 from airflow_provider_insights.sandbox import admin, api, blobs, entra
+from airflow_provider_insights.sandbox.behaviours import Behaviours
 from airflow_provider_insights.sandbox.context import CONTEXT_KEY, SandboxContext, context_of, request_ids
 from airflow_provider_insights.sandbox.envelope import api_base, envelope
 from airflow_provider_insights.sandbox.state import SandboxState
@@ -84,12 +85,18 @@ async def fault_and_stats_middleware(
     return await handler(request)
 
 
-def build_context(state_dir: str | Path, tls: TlsMaterial, config: dict[str, Any] | None = None) -> SandboxContext:
+def build_context(
+    state_dir: str | Path,
+    tls: TlsMaterial,
+    config: dict[str, Any] | None = None,
+    behaviours: Behaviours | None = None,
+) -> SandboxContext:
     """Load state and keys into a context.
 
     :param state_dir: the state directory.
     :param tls: the generated certificates.
     :param config: setting overrides applied at start.
+    :param behaviours: the reading of the API to play (default: the documented profile).
     """
     client_cert = x509.load_pem_x509_certificate(tls.client_cert_path.read_bytes())
     return SandboxContext(
@@ -97,6 +104,7 @@ def build_context(state_dir: str | Path, tls: TlsMaterial, config: dict[str, Any
         tls=tls,
         client_public_key=load_client_public_key(state_dir),
         client_sha256=client_cert.fingerprint(hashes.SHA256()).hex(),
+        behaviours=behaviours or Behaviours(),
     )
 
 

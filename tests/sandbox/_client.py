@@ -67,6 +67,26 @@ def app_token(sandbox: SandboxProcess) -> str:
     return str(response.json()["access_token"])
 
 
+def user_token(sandbox: SandboxProcess, grant: str = "password") -> str:
+    """An App+User access token (``password`` or ``refresh_token`` grant), straight from the token endpoint.
+
+    :param sandbox: the running sandbox.
+    :param grant: ``password`` or ``refresh_token``.
+    """
+    user = (
+        {"username": cred.USERNAME, "password": cred.USER_PASSWORD}
+        if grant == "password"
+        else {"refresh_token": cred.REFRESH_TOKEN}
+    )
+    response = requests.post(
+        sandbox.token_url(),
+        verify=sandbox.ca_path,
+        data={"grant_type": grant, "client_id": cred.CLIENT_ID, "scope": cred.USER_SCOPE, **user},
+    )
+    response.raise_for_status()
+    return str(response.json()["access_token"])
+
+
 class Api:
     """Calls one program's Insights API with a bearer token.
 
