@@ -66,7 +66,6 @@ def build_connection(
         raise ValueError(f"auth_type must be one of {CONNECTION_AUTH_TYPES}, not {auth_type!r}")
     extra: dict[str, Any] = {
         "tenant_id": TENANT_ID,
-        "program": program,
         "api_base_url": f"{url}{PROGRAM_PATHS[program]}",
         "authority_host": url,
         "verify": str(ca_path),
