@@ -7,8 +7,14 @@
 2. HTTP calls of one one-off report lifecycle (query get-or-create -> report -> deferred wait),
    counted at the sandbox.
 
-Run: ``.venv/bin/python bench/bench_triggers.py [--triggers 1000] [--poll-interval 2]``.
+Run: ``.venv/bin/python bench/bench_triggers.py [--triggers 1000] [--poll-interval 2] [--mode thread]``.
 The reports are created in a child process so that the triggers start with a cold token cache.
+
+``--mode thread`` measures the simpler alternative of issue 9: the trigger polls through the *sync*
+hook in ``asyncio.to_thread`` (requests, the thread-safe token provider), so the async half of the
+hook (``AsyncTransport``, the shared session pool, ``aget_token`` and its locks) would not be needed.
+It is prototyped here only (:class:`ThreadedTrigger`), not in the package. ``--thread-workers``
+sizes the loop's default executor (Python's default is ``min(32, cores + 4)``).
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ import resource
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections import Counter
 from datetime import datetime, timezone
@@ -95,16 +102,43 @@ class FullCollectionTimer:
             self.longest = max(self.longest, time.perf_counter() - self._started)
 
 
-async def run_triggers(sb: Any, report_ids: list[str], poll_interval: float, timeout: float) -> dict[str, Any]:
+def threaded_trigger_class() -> type:
+    """The to_thread prototype: the same trigger, polling with the sync hook in a worker thread."""
+    from airflow_provider_insights.triggers.report_execution import PartnerInsightsReportExecutionTrigger
+
+    class ThreadedTrigger(PartnerInsightsReportExecutionTrigger):
+        async def _fetch_execution(self, hook: Any) -> Any:
+            if self.execution_id:
+                return await asyncio.to_thread(hook.get_execution, self.report_id, self.execution_id)
+            return await asyncio.to_thread(hook.get_latest_execution, self.report_id)
+
+    return ThreadedTrigger
+
+
+async def count_threads(stop: asyncio.Event, peak: list[int]) -> None:
+    """The most threads alive at once while the triggers run (sampled every 50 ms)."""
+    while not stop.is_set():
+        peak[0] = max(peak[0], threading.active_count())
+        await asyncio.sleep(0.05)
+
+
+async def run_triggers(
+    sb: Any, report_ids: list[str], poll_interval: float, timeout: float, mode: str = "async", workers: int = 0
+) -> dict[str, Any]:
     # Imported before the loop starts, as the triggerer has imported a trigger's class before running it.
     from airflow_provider_insights.triggers.report_execution import PartnerInsightsReportExecutionTrigger
 
+    trigger_class = threaded_trigger_class() if mode == "thread" else PartnerInsightsReportExecutionTrigger
+    if workers:
+        from concurrent.futures import ThreadPoolExecutor
+
+        asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(max_workers=workers))
     last_event_at = 0.0
     statuses: Counter[str] = Counter()
 
     async def one(report_id: str) -> None:
         nonlocal last_event_at
-        trigger = PartnerInsightsReportExecutionTrigger(
+        trigger = trigger_class(
             report_id=report_id,
             partner_insights_conn_id=CONN_ID,
             poll_interval=poll_interval,
@@ -118,6 +152,8 @@ async def run_triggers(sb: Any, report_ids: list[str], poll_interval: float, tim
     collections = FullCollectionTimer()
     gc.callbacks.append(collections)
     stall_task = asyncio.create_task(measure_stalls(stop))
+    peak_threads = [threading.active_count()]
+    threads_task = asyncio.create_task(count_threads(stop, peak_threads))
     tasks = [asyncio.create_task(one(report_id)) for report_id in report_ids]
     # Let every trigger poll at least once while the executions are still pending.
     await asyncio.sleep(poll_interval * 2 + 1)
@@ -126,7 +162,9 @@ async def run_triggers(sb: Any, report_ids: list[str], poll_interval: float, tim
     await asyncio.gather(*tasks)
     stop.set()
     gc.callbacks.remove(collections)
+    await threads_task
     return {
+        "peak_threads": peak_threads[0],
         "statuses": dict(statuses),
         "worst_stall_s": await stall_task,
         "full_gc_count": collections.count,
@@ -173,6 +211,9 @@ def main() -> None:
     parser.add_argument("--triggers", type=int, default=1000)
     parser.add_argument("--poll-interval", type=float, default=2.0)
     parser.add_argument("--timeout", type=float, default=300.0)
+    parser.add_argument("--mode", choices=("async", "thread"), default="async")
+    parser.add_argument("--thread-workers", type=int, default=0)
+    parser.add_argument("--skip-lifecycle", action="store_true")
     parser.add_argument("--create", type=int, help=argparse.SUPPRESS)  # child process mode
     args = parser.parse_args()
     if args.create:
@@ -200,7 +241,9 @@ def main() -> None:
         import airflow_provider_insights.triggers.report_execution  # noqa: F401 - see run_triggers
 
         started = time.monotonic()
-        figures = asyncio.run(run_triggers(sb, report_ids, args.poll_interval, args.timeout))
+        figures = asyncio.run(
+            run_triggers(sb, report_ids, args.poll_interval, args.timeout, args.mode, args.thread_workers)
+        )
         elapsed = time.monotonic() - started
         stats = sb.admin.stats()
         requests = route_counts(stats)
@@ -208,7 +251,10 @@ def main() -> None:
         if os.environ.get("BENCH_DEBUG"):
             print({k: v for k, v in stats.items() if k != "requests"}, dict(requests))
 
-        print(f"triggers: {len(report_ids)}, poll interval {args.poll_interval:g} s, wall time {elapsed:.1f} s")
+        print(
+            f"mode {args.mode}: triggers: {len(report_ids)}, poll interval {args.poll_interval:g} s, "
+            f"wall time {elapsed:.1f} s, peak threads {figures['peak_threads']}"
+        )
         print(f"  events by status: {figures['statuses']}")
         print(f"  token requests: {token_requests} (goal: 1 per identity)")
         print(f"  worst event-loop stall: {figures['worst_stall_s'] * 1000:.0f} ms (goal: < 100 ms)")
@@ -223,6 +269,8 @@ def main() -> None:
         api_requests = sum(n for route, n in requests.items() if "token" not in route.lower())
         print(f"  API requests while waiting: {api_requests}")
 
+        if args.skip_lifecycle:
+            return
         calls = lifecycle_calls(sb)
         print("one-off lifecycle (query get-or-create -> report -> deferred wait), requests at the sandbox:")
         for route, number in sorted(calls.items()):
