@@ -98,7 +98,7 @@ class MsalHttpClient:
         return restored
 
     def _request(self, method: str, url: str, **kwargs: Any) -> Any:
-        from airflow_provider_insights.hooks.http import proxies_for
+        from airflow_provider_insights.hooks.request_parts import proxies_for
 
         url = self.restore_authority_port(url)
         kwargs["verify"] = self._verify

@@ -12,7 +12,7 @@ import logging
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from types import TracebackType
-from urllib.parse import parse_qsl, urljoin, urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import requests
 import urllib3
@@ -22,56 +22,19 @@ from airflow_provider_insights.exceptions import (
     PartnerInsightsLinkExpiredError,
     PartnerInsightsValidationError,
 )
-from airflow_provider_insights.hooks._masking import mask
-from airflow_provider_insights.hooks.http import (
+from airflow_provider_insights.hooks.redaction import (
     describe_exception,
-    new_request_id,
-    proxies_for,
+    install_url_redaction,
+    mask_secure_link,
     redact_url,
-    scrub_text,
-    user_agent,
 )
+from airflow_provider_insights.hooks.request_parts import new_request_id, proxies_for, user_agent
 
 log = logging.getLogger(__name__)
 
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 MAX_REDIRECTS = 5
 _CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+|\*)", re.IGNORECASE)
-
-
-# urllib3 logs every request line, query string included, at DEBUG: a secure link's signature.
-URL_LOGGING_LIBRARIES = ("urllib3.connectionpool", "urllib3.connection", "urllib3.response")
-
-
-class RedactUrlQueriesFilter(logging.Filter):
-    """Rewrites a library's log records so that no URL keeps its query string (a SAS signature).
-
-    Airflow's masker hides registered values in task logs, but only where its handlers run; this
-    removes the signature at the source, for every handler.
-    """
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        """Scrub the record's message in place; never drops it.
-
-        :param record: the log record.
-        """
-        message = record.getMessage()
-        cleaned = scrub_text(message)
-        if cleaned != message:
-            record.msg = cleaned
-            record.args = ()
-        return True
-
-
-_url_filter = RedactUrlQueriesFilter()
-
-
-def install_url_redaction() -> None:
-    """Attach :class:`RedactUrlQueriesFilter` to urllib3's loggers (once)."""
-    for name in URL_LOGGING_LIBRARIES:
-        library_logger = logging.getLogger(name)
-        if _url_filter not in library_logger.filters:
-            library_logger.addFilter(_url_filter)
 
 
 def check_secure_link(link: str, allowed_hosts: Sequence[str]) -> str:
@@ -101,20 +64,6 @@ def check_secure_link(link: str, allowed_hosts: Sequence[str]) -> str:
             allowed=patterns,
         )
     return host
-
-
-def mask_secure_link(link: str) -> None:
-    """Hide a secure link from logs: the whole link and each credential value of its query string.
-
-    :param link: the secure link.
-    """
-    mask(link)
-    query = urlsplit(link).query
-    if query:
-        for _name, value in parse_qsl(query, keep_blank_values=False):
-            # Short values (sv=2021, sp=r) are not secret and would mask ordinary words in logs.
-            if len(value) >= 16:
-                mask(value)
 
 
 def total_length_of(status: int, headers: Mapping[str, str]) -> int | None:

@@ -17,35 +17,36 @@ from airflow_provider_insights.exceptions import (
     PartnerInsightsNotFoundError,
     PartnerInsightsValidationError,
 )
-from airflow_provider_insights.hooks.http import (
+from airflow_provider_insights.hooks.envelope import effective_status, error_message, parse_envelope
+from airflow_provider_insights.hooks.flow import (
     ApiRequest,
-    Decision,
     GetToken,
     HttpResponse,
     InvalidateToken,
-    RetryPolicy,
     Send,
     Sleep,
     TransportFailure,
-    backoff_delay,
-    build_headers,
-    build_url,
-    decide,
-    effective_status,
-    encode_query,
-    error_message,
-    is_retryable_exception,
-    is_retryable_status,
-    parse_envelope,
-    parse_retry_after,
-    redact_url,
     request_flow,
-    resolve_next_link,
-    retry_delay,
-    scrub_text,
-    user_agent,
 )
 from airflow_provider_insights.hooks.insights import format_api_datetime, is_empty_result_message
+from airflow_provider_insights.hooks.redaction import redact_url, scrub_text
+from airflow_provider_insights.hooks.request_parts import (
+    build_headers,
+    build_url,
+    encode_query,
+    resolve_next_link,
+    user_agent,
+)
+from airflow_provider_insights.hooks.retry import (
+    Decision,
+    RetryPolicy,
+    backoff_delay,
+    decide,
+    is_retryable_exception,
+    is_retryable_status,
+    parse_retry_after,
+    retry_delay,
+)
 from airflow_provider_insights.hooks.secure_link import check_secure_link, total_length_of
 
 BASE = "https://api.example.test/insights/v1/mpn"
