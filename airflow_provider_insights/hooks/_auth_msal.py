@@ -142,7 +142,7 @@ def build_confidential_app(settings: ConnectionSettings) -> msal.ConfidentialCli
             instance_discovery=is_well_known_authority_host(settings.authority_host),
             timeout=settings.timeout,
         )
-    except requests.RequestException:
+    except (requests.RequestException, PartnerInsightsConfigError):
         http_client.close()
         raise
     except ValueError as err:

@@ -2,8 +2,9 @@
 
 It owns what counts as a secret and how it is hidden wherever text leaves the provider:
 
-* URLs: :func:`redact_url` (scheme, host and path only: for secure links and logs) and
-  :func:`redact_secret_params` (the query kept, credential values hidden: what API errors show);
+* URLs: :func:`redact_url` (scheme, host and path only: for secure links and logs),
+  :func:`redact_secret_params` (the query kept, credential values hidden: what API errors show)
+  and :func:`redact_setting_url` (a configured URL that may not even parse);
 * free text (error bodies, exception messages): :func:`scrub_text` (credential-looking parts),
   :func:`scrub_secrets` (the connection's own secrets), :func:`describe_exception` and
   :func:`safe_message`;
@@ -93,6 +94,21 @@ def redact_url(url: str) -> str:
     if not parts.scheme:
         return parts.path
     return f"{parts.scheme}://{_host_and_port(parts)}{parts.path}"
+
+
+def redact_setting_url(url: str) -> str:
+    """A URL from the settings as an error may show it, even when it does not parse: as written,
+    without user name, password, query or fragment (a malformed port or scheme stays visible).
+
+    :param url: a configured URL (proxy, base URL), possibly malformed.
+    """
+    text = str(url).strip().split("#", 1)[0].split("?", 1)[0]
+    head, at, host_and_path = text.rpartition("@")
+    if not at:
+        return text
+    scheme, separator, _user_info = head.partition("://")
+    # Without "://" nothing tells where the user info starts: all of it goes.
+    return f"{scheme}{separator}{host_and_path}" if separator else f"***@{host_and_path}"
 
 
 def _host_and_port(parts: Any) -> str:

@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from urllib.parse import urlsplit
 
 from airflow_provider_insights.exceptions import PartnerInsightsConfigError
-from airflow_provider_insights.hooks.redaction import redact_url
+from airflow_provider_insights.hooks.redaction import redact_setting_url
 
 #: Proxy schemes requests (with PySocks) and aiohttp understand.
 PROXY_SCHEMES = ("http", "https", "socks4", "socks4a", "socks5", "socks5h")
@@ -77,7 +77,7 @@ def check_url(field: str, url: str) -> None:
     """
     problem = _url_problem(url, schemes=("http", "https"))
     if problem:
-        raise PartnerInsightsConfigError(f"{field}: {redact_url(url)!r} {problem}")
+        raise PartnerInsightsConfigError(f"{field}: {redact_setting_url(url)!r} {problem}")
 
 
 def check_proxies(proxies: Mapping[str, str]) -> None:
@@ -89,7 +89,7 @@ def check_proxies(proxies: Mapping[str, str]) -> None:
     for scheme, url in proxies.items():
         problem = _url_problem(url, schemes=PROXY_SCHEMES)
         if problem:
-            raise PartnerInsightsConfigError(f"proxies: the {scheme!r} proxy {redact_url(url)!r} {problem}")
+            raise PartnerInsightsConfigError(f"proxies: the {scheme!r} proxy {redact_setting_url(url)!r} {problem}")
 
 
 def _url_problem(url: str, *, schemes: tuple[str, ...]) -> str | None:
