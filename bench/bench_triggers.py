@@ -206,6 +206,31 @@ async def resume_after(deferred: Any, sensor: Any) -> None:
         sensor.execute_complete(task_context(), event.payload)
 
 
+def print_figures(stats: dict[str, Any], figures: dict[str, Any], args: Any, *, count: int, elapsed: float) -> None:
+    """Print the waiting triggers' figures."""
+    requests = route_counts(stats)
+    token_requests = int(stats.get("token_requests", 0))
+    if os.environ.get("BENCH_DEBUG"):
+        print({k: v for k, v in stats.items() if k != "requests"}, dict(requests))
+    print(
+        f"mode {args.mode}: triggers: {count}, poll interval {args.poll_interval:g} s, "
+        f"wall time {elapsed:.1f} s, peak threads {figures['peak_threads']}"
+    )
+    print(f"  events by status: {figures['statuses']}")
+    print(f"  token requests: {token_requests} (goal: 1 per identity)")
+    print(f"  worst event-loop stall: {figures['worst_stall_s'] * 1000:.0f} ms (goal: < 100 ms)")
+    print(
+        f"  longest full garbage collection (whole heap, Airflow's included): "
+        f"{figures['longest_full_gc_s'] * 1000:.0f} ms, {figures['full_gc_count']} of them"
+    )
+    print(
+        f"  executions completed -> last event: {figures['completion_to_last_event_s']:.2f} s "
+        f"(goal: <= {args.poll_interval + 5:g} s)"
+    )
+    api_requests = sum(n for route, n in requests.items() if "token" not in route.lower())
+    print(f"  API requests while waiting: {api_requests}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--triggers", type=int, default=1000)
@@ -245,29 +270,7 @@ def main() -> None:
             run_triggers(sb, report_ids, args.poll_interval, args.timeout, args.mode, args.thread_workers)
         )
         elapsed = time.monotonic() - started
-        stats = sb.admin.stats()
-        requests = route_counts(stats)
-        token_requests = int(stats.get("token_requests", 0))
-        if os.environ.get("BENCH_DEBUG"):
-            print({k: v for k, v in stats.items() if k != "requests"}, dict(requests))
-
-        print(
-            f"mode {args.mode}: triggers: {len(report_ids)}, poll interval {args.poll_interval:g} s, "
-            f"wall time {elapsed:.1f} s, peak threads {figures['peak_threads']}"
-        )
-        print(f"  events by status: {figures['statuses']}")
-        print(f"  token requests: {token_requests} (goal: 1 per identity)")
-        print(f"  worst event-loop stall: {figures['worst_stall_s'] * 1000:.0f} ms (goal: < 100 ms)")
-        print(
-            f"  longest full garbage collection (whole heap, Airflow's included): "
-            f"{figures['longest_full_gc_s'] * 1000:.0f} ms, {figures['full_gc_count']} of them"
-        )
-        print(
-            f"  executions completed -> last event: {figures['completion_to_last_event_s']:.2f} s "
-            f"(goal: <= {args.poll_interval + 5:g} s)"
-        )
-        api_requests = sum(n for route, n in requests.items() if "token" not in route.lower())
-        print(f"  API requests while waiting: {api_requests}")
+        print_figures(sb.admin.stats(), figures, args, count=len(report_ids), elapsed=elapsed)
 
         if args.skip_lifecycle:
             return
