@@ -115,10 +115,19 @@ def threaded_trigger_class() -> type:
     return ThreadedTrigger
 
 
+def open_files() -> int:
+    """File descriptors this process holds (sockets included); 0 where ``/proc`` is missing."""
+    try:
+        return len(os.listdir("/proc/self/fd"))
+    except OSError:
+        return 0
+
+
 async def count_threads(stop: asyncio.Event, peak: list[int]) -> None:
-    """The most threads alive at once while the triggers run (sampled every 50 ms)."""
+    """The most threads alive, and file descriptors open, at once while the triggers run (every 50 ms)."""
     while not stop.is_set():
         peak[0] = max(peak[0], threading.active_count())
+        peak[1] = max(peak[1], open_files())
         await asyncio.sleep(0.05)
 
 
@@ -152,7 +161,7 @@ async def run_triggers(
     collections = FullCollectionTimer()
     gc.callbacks.append(collections)
     stall_task = asyncio.create_task(measure_stalls(stop))
-    peak_threads = [threading.active_count()]
+    peak_threads = [threading.active_count(), open_files()]
     threads_task = asyncio.create_task(count_threads(stop, peak_threads))
     tasks = [asyncio.create_task(one(report_id)) for report_id in report_ids]
     # Let every trigger poll at least once while the executions are still pending.
@@ -165,6 +174,7 @@ async def run_triggers(
     await threads_task
     return {
         "peak_threads": peak_threads[0],
+        "peak_open_files": peak_threads[1],
         "statuses": dict(statuses),
         "worst_stall_s": await stall_task,
         "full_gc_count": collections.count,
@@ -214,7 +224,8 @@ def print_figures(stats: dict[str, Any], figures: dict[str, Any], args: Any, *, 
         print({k: v for k, v in stats.items() if k != "requests"}, dict(requests))
     print(
         f"mode {args.mode}: triggers: {count}, poll interval {args.poll_interval:g} s, "
-        f"wall time {elapsed:.1f} s, peak threads {figures['peak_threads']}"
+        f"wall time {elapsed:.1f} s, peak threads {figures['peak_threads']}, "
+        f"peak open files (sockets included) {figures['peak_open_files']}"
     )
     print(f"  events by status: {figures['statuses']}")
     print(f"  token requests: {token_requests} (goal: 1 per identity)")
