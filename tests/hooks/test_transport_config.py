@@ -197,3 +197,20 @@ def test_asyncio_timeout_is_transient_even_where_it_is_not_an_oserror(monkeypatc
 
 def test_config_errors_are_not_transient():
     assert not is_transient_error(PartnerInsightsConfigError("verify: no CA bundle at '/x'"))
+
+
+def test_secure_link_download_with_a_missing_ca_is_a_config_error_without_the_signature():
+    from airflow_provider_insights.hooks.secure_link import open_secure_link
+
+    with pytest.raises(PartnerInsightsConfigError, match=MISSING_CA) as caught:
+        open_secure_link(
+            requests.Session(),
+            "https://acct.blob.core.windows.net/c/r.csv?sv=2021&sig=SIGNATURE123",
+            offset=0,
+            allowed_hosts=["*.blob.core.windows.net"],
+            verify=MISSING_CA,
+            proxies={},
+            timeout=5,
+            correlation_id="c",
+        )
+    assert "SIGNATURE123" not in str(caught.value)
