@@ -233,3 +233,15 @@ def test_sync_settings_register_the_connection_secrets_with_the_masker(conn_env,
     settings = PartnerInsightsHook(_certificate_data_conn(conn_env, sb)).settings
     assert settings.certificate_data
     assert redact(f"key: {settings.certificate_data}") == "key: ***"
+
+
+def test_safe_message_hides_connection_secrets_and_credential_looking_text():
+    from airflow_provider_insights.hooks.redaction import safe_message
+
+    error = RuntimeError(
+        "refused the-client-secret-value at https://h.example/t?code=AUTHCODE1 with Bearer abc.def.ghi"
+    )
+    text = safe_message(error, ["the-client-secret-value"])
+    for secret in ("the-client-secret-value", "AUTHCODE1", "abc.def.ghi"):
+        assert secret not in text
+    assert text.startswith("RuntimeError: refused ***")
