@@ -22,14 +22,20 @@ A *runner* drives a flow: :func:`~airflow_provider_insights.hooks.transports.run
 ``requests`` and ``time.sleep`` on workers, :func:`~airflow_provider_insights.hooks.transports.run_flow_async`
 with aiohttp and ``asyncio.sleep`` in the triggerer. Flows compose with ``yield from``: a hook
 operation yields from :func:`~airflow_provider_insights.hooks.pagination.paginated_flow` or
-:func:`request_flow`, which yields from :func:`token_flow`; the runner sees only the commands.
+:func:`request_flow`, which yields from :func:`token_flow` (never deeper); the runner sees only
+the commands. An error a flow raises (``PartnerInsightsApiError``...) leaves the runner as is;
+transports raise only :class:`~airflow_provider_insights.exceptions.PartnerInsightsConfigError`
+(settings that cannot work, which no retry could cure).
 
 Why: every decision (retry or not, how long to wait, when to renew the token, which error to
 raise) is taken once, here, as plain code that tests drive by hand with scripted answers (see
 ``tests/hooks/test_http.py``); the sync and async paths only move bytes, so they cannot behave
-differently. Transports raise nothing but
-:class:`~airflow_provider_insights.exceptions.PartnerInsightsConfigError` (settings that cannot
-work), which no flow could cure.
+differently.
+
+Adding an API operation: build an :class:`ApiRequest` (URL from
+:func:`~airflow_provider_insights.hooks.request_parts.build_url`), ``yield from request_flow(...)``
+(or ``paginated_flow``) in a generator of the hook, and read the returned envelope; the hook runs
+that generator with either runner.
 """
 
 from __future__ import annotations
