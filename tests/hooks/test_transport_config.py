@@ -214,3 +214,14 @@ def test_secure_link_download_with_a_missing_ca_is_a_config_error_without_the_si
             correlation_id="c",
         )
     assert "SIGNATURE123" not in str(caught.value)
+
+
+def test_sensor_poke_with_a_missing_ca_raises_instead_of_waiting(conn_env):
+    from airflow_provider_insights.sensors.report_execution import PartnerInsightsReportExecutionSensor
+    from tests.operators.helpers import task_context
+
+    sensor = PartnerInsightsReportExecutionSensor(
+        task_id="wait", report_id="any-report", partner_insights_conn_id=conn_env(verify=MISSING_CA)
+    )
+    with pytest.raises(PartnerInsightsConfigError, match=MISSING_CA):
+        sensor.poke(task_context())
