@@ -47,7 +47,8 @@ class PartnerInsightsApiError(PartnerInsightsError):
     :param status_code: the HTTP status, or the envelope's ``statusCode`` for a 200-with-error.
     :param message: the service's message.
     :param method: the HTTP method of the failed request.
-    :param url: the request URL, already redacted (no query string of a secure link).
+    :param url: the request URL, already redacted: the query's non-secret parameters kept (they say what
+        was asked), credential values hidden, a secure link's query dropped whole.
     :param request_id: the ``MS-RequestId`` sent with the request.
     :param correlation_id: the ``MS-CorrelationId`` sent with the request.
     """
