@@ -6,6 +6,7 @@ token or the query string of a secure link: messages are built from redacted par
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable
 
 
@@ -14,7 +15,11 @@ class PartnerInsightsError(Exception):
 
 
 class PartnerInsightsConfigError(PartnerInsightsError):
-    """The Airflow connection is incomplete or contradictory (missing tenant, unknown auth type, ...)."""
+    """The Airflow connection is incomplete, contradictory or unusable (missing tenant, unknown auth type,
+    a ``verify`` CA bundle that does not exist, a malformed proxy URL...).
+
+    Never transient: waiting does not fix a setting, so pollers fail at once (see :func:`is_transient_error`).
+    """
 
 
 class PartnerInsightsAuthError(PartnerInsightsError):
@@ -42,7 +47,8 @@ class PartnerInsightsApiError(PartnerInsightsError):
     :param status_code: the HTTP status, or the envelope's ``statusCode`` for a 200-with-error.
     :param message: the service's message.
     :param method: the HTTP method of the failed request.
-    :param url: the request URL, already redacted (no query string of a secure link).
+    :param url: the request URL, already redacted: the query's non-secret parameters kept (they say what
+        was asked), credential values hidden, a secure link's query dropped whole.
     :param request_id: the ``MS-RequestId`` sent with the request.
     :param correlation_id: the ``MS-CorrelationId`` sent with the request.
     """
@@ -141,7 +147,8 @@ def is_transient_error(err: BaseException) -> bool:
 
     True for a lost connection, a timeout, throttling and a server error (``PartnerInsightsApiError``
     with status 0, 408, 429 or 5xx, or an ``OSError``/``TimeoutError``); false for everything else,
-    e.g. a 404 for a deleted report, a 400, a refused credential or a bad connection: waiting
+    e.g. a 404 for a deleted report, a 400, a refused credential or a bad connection setting
+    (:class:`PartnerInsightsConfigError`, whatever the library error behind it): waiting
     cannot cure those, so pollers (sensor, trigger) must fail at once instead of waiting out their
     timeout.
 
@@ -149,5 +156,5 @@ def is_transient_error(err: BaseException) -> bool:
     """
     if isinstance(err, PartnerInsightsApiError):
         return err.status_code in TRANSIENT_STATUS_CODES or err.status_code >= 500
-    # asyncio.TimeoutError is TimeoutError (3.11+), itself an OSError.
-    return isinstance(err, OSError)
+    # On Python 3.10 asyncio.TimeoutError is its own class, neither TimeoutError nor an OSError.
+    return isinstance(err, OSError | asyncio.TimeoutError)

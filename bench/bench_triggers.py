@@ -7,8 +7,14 @@
 2. HTTP calls of one one-off report lifecycle (query get-or-create -> report -> deferred wait),
    counted at the sandbox.
 
-Run: ``.venv/bin/python bench/bench_triggers.py [--triggers 1000] [--poll-interval 2]``.
+Run: ``.venv/bin/python bench/bench_triggers.py [--triggers 1000] [--poll-interval 2] [--mode thread]``.
 The reports are created in a child process so that the triggers start with a cold token cache.
+
+``--mode thread`` measures the simpler alternative of issue 9: the trigger polls through the *sync*
+hook in ``asyncio.to_thread`` (requests, the thread-safe token provider), so the async half of the
+hook (``AsyncTransport``, the shared session pool, ``aget_token`` and its locks) would not be needed.
+It is prototyped here only (:class:`ThreadedTrigger`), not in the package. ``--thread-workers``
+sizes the loop's default executor (Python's default is ``min(32, cores + 4)``).
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ import resource
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections import Counter
 from datetime import datetime, timezone
@@ -95,16 +102,52 @@ class FullCollectionTimer:
             self.longest = max(self.longest, time.perf_counter() - self._started)
 
 
-async def run_triggers(sb: Any, report_ids: list[str], poll_interval: float, timeout: float) -> dict[str, Any]:
+def threaded_trigger_class() -> type:
+    """The to_thread prototype: the same trigger, polling with the sync hook in a worker thread."""
+    from airflow_provider_insights.triggers.report_execution import PartnerInsightsReportExecutionTrigger
+
+    class ThreadedTrigger(PartnerInsightsReportExecutionTrigger):
+        async def _fetch_execution(self, hook: Any) -> Any:
+            if self.execution_id:
+                return await asyncio.to_thread(hook.get_execution, self.report_id, self.execution_id)
+            return await asyncio.to_thread(hook.get_latest_execution, self.report_id)
+
+    return ThreadedTrigger
+
+
+def open_files() -> int:
+    """File descriptors this process holds (sockets included); 0 where ``/proc`` is missing."""
+    try:
+        return len(os.listdir("/proc/self/fd"))
+    except OSError:
+        return 0
+
+
+async def count_threads(stop: asyncio.Event, peak: list[int]) -> None:
+    """The most threads alive, and file descriptors open, at once while the triggers run (every 50 ms)."""
+    while not stop.is_set():
+        peak[0] = max(peak[0], threading.active_count())
+        peak[1] = max(peak[1], open_files())
+        await asyncio.sleep(0.05)
+
+
+async def run_triggers(
+    sb: Any, report_ids: list[str], poll_interval: float, timeout: float, mode: str = "async", workers: int = 0
+) -> dict[str, Any]:
     # Imported before the loop starts, as the triggerer has imported a trigger's class before running it.
     from airflow_provider_insights.triggers.report_execution import PartnerInsightsReportExecutionTrigger
 
+    trigger_class = threaded_trigger_class() if mode == "thread" else PartnerInsightsReportExecutionTrigger
+    if workers:
+        from concurrent.futures import ThreadPoolExecutor
+
+        asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(max_workers=workers))
     last_event_at = 0.0
     statuses: Counter[str] = Counter()
 
     async def one(report_id: str) -> None:
         nonlocal last_event_at
-        trigger = PartnerInsightsReportExecutionTrigger(
+        trigger = trigger_class(
             report_id=report_id,
             partner_insights_conn_id=CONN_ID,
             poll_interval=poll_interval,
@@ -118,6 +161,8 @@ async def run_triggers(sb: Any, report_ids: list[str], poll_interval: float, tim
     collections = FullCollectionTimer()
     gc.callbacks.append(collections)
     stall_task = asyncio.create_task(measure_stalls(stop))
+    peak_threads = [threading.active_count(), open_files()]
+    threads_task = asyncio.create_task(count_threads(stop, peak_threads))
     tasks = [asyncio.create_task(one(report_id)) for report_id in report_ids]
     # Let every trigger poll at least once while the executions are still pending.
     await asyncio.sleep(poll_interval * 2 + 1)
@@ -126,7 +171,10 @@ async def run_triggers(sb: Any, report_ids: list[str], poll_interval: float, tim
     await asyncio.gather(*tasks)
     stop.set()
     gc.callbacks.remove(collections)
+    await threads_task
     return {
+        "peak_threads": peak_threads[0],
+        "peak_open_files": peak_threads[1],
         "statuses": dict(statuses),
         "worst_stall_s": await stall_task,
         "full_gc_count": collections.count,
@@ -168,11 +216,40 @@ async def resume_after(deferred: Any, sensor: Any) -> None:
         sensor.execute_complete(task_context(), event.payload)
 
 
+def print_figures(stats: dict[str, Any], figures: dict[str, Any], args: Any, *, count: int, elapsed: float) -> None:
+    """Print the waiting triggers' figures."""
+    requests = route_counts(stats)
+    token_requests = int(stats.get("token_requests", 0))
+    if os.environ.get("BENCH_DEBUG"):
+        print({k: v for k, v in stats.items() if k != "requests"}, dict(requests))
+    print(
+        f"mode {args.mode}: triggers: {count}, poll interval {args.poll_interval:g} s, "
+        f"wall time {elapsed:.1f} s, peak threads {figures['peak_threads']}, "
+        f"peak open files (sockets included) {figures['peak_open_files']}"
+    )
+    print(f"  events by status: {figures['statuses']}")
+    print(f"  token requests: {token_requests} (goal: 1 per identity)")
+    print(f"  worst event-loop stall: {figures['worst_stall_s'] * 1000:.0f} ms (goal: < 100 ms)")
+    print(
+        f"  longest full garbage collection (whole heap, Airflow's included): "
+        f"{figures['longest_full_gc_s'] * 1000:.0f} ms, {figures['full_gc_count']} of them"
+    )
+    print(
+        f"  executions completed -> last event: {figures['completion_to_last_event_s']:.2f} s "
+        f"(goal: <= {args.poll_interval + 5:g} s)"
+    )
+    api_requests = sum(n for route, n in requests.items() if "token" not in route.lower())
+    print(f"  API requests while waiting: {api_requests}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--triggers", type=int, default=1000)
     parser.add_argument("--poll-interval", type=float, default=2.0)
     parser.add_argument("--timeout", type=float, default=300.0)
+    parser.add_argument("--mode", choices=("async", "thread"), default="async")
+    parser.add_argument("--thread-workers", type=int, default=0)
+    parser.add_argument("--skip-lifecycle", action="store_true")
     parser.add_argument("--create", type=int, help=argparse.SUPPRESS)  # child process mode
     args = parser.parse_args()
     if args.create:
@@ -200,29 +277,14 @@ def main() -> None:
         import airflow_provider_insights.triggers.report_execution  # noqa: F401 - see run_triggers
 
         started = time.monotonic()
-        figures = asyncio.run(run_triggers(sb, report_ids, args.poll_interval, args.timeout))
+        figures = asyncio.run(
+            run_triggers(sb, report_ids, args.poll_interval, args.timeout, args.mode, args.thread_workers)
+        )
         elapsed = time.monotonic() - started
-        stats = sb.admin.stats()
-        requests = route_counts(stats)
-        token_requests = int(stats.get("token_requests", 0))
-        if os.environ.get("BENCH_DEBUG"):
-            print({k: v for k, v in stats.items() if k != "requests"}, dict(requests))
+        print_figures(sb.admin.stats(), figures, args, count=len(report_ids), elapsed=elapsed)
 
-        print(f"triggers: {len(report_ids)}, poll interval {args.poll_interval:g} s, wall time {elapsed:.1f} s")
-        print(f"  events by status: {figures['statuses']}")
-        print(f"  token requests: {token_requests} (goal: 1 per identity)")
-        print(f"  worst event-loop stall: {figures['worst_stall_s'] * 1000:.0f} ms (goal: < 100 ms)")
-        print(
-            f"  longest full garbage collection (whole heap, Airflow's included): "
-            f"{figures['longest_full_gc_s'] * 1000:.0f} ms, {figures['full_gc_count']} of them"
-        )
-        print(
-            f"  executions completed -> last event: {figures['completion_to_last_event_s']:.2f} s "
-            f"(goal: <= {args.poll_interval + 5:g} s)"
-        )
-        api_requests = sum(n for route, n in requests.items() if "token" not in route.lower())
-        print(f"  API requests while waiting: {api_requests}")
-
+        if args.skip_lifecycle:
+            return
         calls = lifecycle_calls(sb)
         print("one-off lifecycle (query get-or-create -> report -> deferred wait), requests at the sandbox:")
         for route, number in sorted(calls.items()):

@@ -98,14 +98,25 @@ class MsalHttpClient:
         return restored
 
     def _request(self, method: str, url: str, **kwargs: Any) -> Any:
-        from airflow_provider_insights.hooks.http import proxies_for
+        import requests
+
+        from airflow_provider_insights.hooks.request_parts import proxies_for
+        from airflow_provider_insights.hooks.transport_config import config_error_for
 
         url = self.restore_authority_port(url)
         kwargs["verify"] = self._verify
         # The session ignores the environment, so its proxies (honouring NO_PROXY) are applied here.
-        kwargs["proxies"] = proxies_for(url, self._proxies)
+        kwargs["proxies"] = proxies = proxies_for(url, self._proxies)
         kwargs.setdefault("timeout", self._timeout)
-        return self._get_session().request(method, url, **kwargs)
+        try:
+            return self._get_session().request(method, url, **kwargs)
+        except (requests.RequestException, OSError):
+            # A setting that cannot work (CA bundle, proxy, authority URL) is said so, never taken
+            # for Entra ID being unreachable (which the request flow retries).
+            problem = config_error_for(url, url_field="authority_host", verify=self._verify, proxies=proxies)
+            if problem is not None:
+                raise problem from None
+            raise
 
     def _get_session(self) -> requests.Session:
         if self._session is None:

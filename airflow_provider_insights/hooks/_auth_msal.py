@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 from airflow_provider_insights.exceptions import PartnerInsightsAuthError, PartnerInsightsConfigError
 from airflow_provider_insights.hooks._auth_http import MsalHttpClient
+from airflow_provider_insights.hooks.redaction import describe_exception, scrub_secrets
 
 if TYPE_CHECKING:
     import msal
@@ -141,12 +142,12 @@ def build_confidential_app(settings: ConnectionSettings) -> msal.ConfidentialCli
             instance_discovery=is_well_known_authority_host(settings.authority_host),
             timeout=settings.timeout,
         )
-    except requests.RequestException:
+    except (requests.RequestException, PartnerInsightsConfigError):
         http_client.close()
         raise
     except ValueError as err:
         http_client.close()
-        detail = scrub(_first_line(str(err)), settings.secrets)
+        detail = scrub_secrets(_first_line(str(err)), settings.secrets)
         if uses_certificate(settings) and "private" in detail.lower():
             source = "certificate_path" if settings.certificate_path else "certificate_data"
             raise PartnerInsightsConfigError(f"{source}: msal could not use the key: {detail}") from None
@@ -181,7 +182,7 @@ def raise_for_msal_error(result: Mapping[str, Any], *, refused: str, secrets: It
     if "access_token" in result and "error" not in result:
         return
     error = str(result.get("error") or "no_access_token")
-    description = scrub(_first_line(str(result.get("error_description") or "")), secrets)
+    description = scrub_secrets(_first_line(str(result.get("error_description") or "")), secrets)
     message = f"Entra ID refused {refused}: {error}"
     if description:
         message += f" ({description})"
@@ -196,7 +197,7 @@ def server_error(settings: ConnectionSettings, err: Exception) -> PartnerInsight
     """
     return PartnerInsightsAuthError(
         f"Entra ID at {settings.authority} failed to answer the token request for client {settings.client_id}: "
-        f"{scrub(_first_line(str(err)), settings.secrets)}",
+        f"{scrub_secrets(_first_line(str(err)), settings.secrets)}",
         error_code="server_error",
     )
 
@@ -209,25 +210,13 @@ def unreachable_error(settings: ConnectionSettings, err: Exception) -> PartnerIn
     :param settings: the connection settings.
     :param err: the transport exception msal's HTTP client raised.
     """
-    from airflow_provider_insights.hooks.http import TOKEN_ENDPOINT_UNREACHABLE, describe_exception
+    from airflow_provider_insights.hooks.flow import TOKEN_ENDPOINT_UNREACHABLE
 
     return PartnerInsightsAuthError(
         f"Entra ID at {settings.authority} did not answer the token request for client {settings.client_id}: "
-        f"{scrub(describe_exception(err), settings.secrets)}",
+        f"{scrub_secrets(describe_exception(err), settings.secrets)}",
         error_code=TOKEN_ENDPOINT_UNREACHABLE,
     )
-
-
-def scrub(text: str, secrets: Iterable[str]) -> str:
-    """Replace every known secret in ``text`` by ``***``.
-
-    :param text: text that came from outside (an error description).
-    :param secrets: the values to hide.
-    """
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "***")
-    return text
 
 
 def _first_line(text: str) -> str:

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_insights.hooks import _auth_msal
-from airflow_provider_insights.hooks._masking import amask_all, mask_all
+from airflow_provider_insights.hooks.redaction import amask_all, mask_all
 
 if TYPE_CHECKING:
     import msal

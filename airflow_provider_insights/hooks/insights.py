@@ -1,6 +1,6 @@
 """The Partner Center Insights hook: datasets, queries, reports, executions and secure links.
 
-Each operation is written once, as a flow of commands (see :mod:`airflow_provider_insights.hooks.http`),
+Each operation is written once, as a flow of commands (see :mod:`airflow_provider_insights.hooks.flow`),
 and run either with ``requests`` (workers) or with ``aiohttp`` (triggers, the ``a*`` methods).
 Both programs are served: the connection's ``program`` (or ``api_base_url``) picks the base URL.
 """
@@ -20,37 +20,23 @@ from airflow.sdk import BaseHook
 from airflow_provider_insights.connection import ConnectionSettings
 from airflow_provider_insights.exceptions import (
     PartnerInsightsApiError,
-    PartnerInsightsError,
     PartnerInsightsNotFoundError,
     PartnerInsightsValidationError,
 )
-from airflow_provider_insights.hooks._masking import amask_all, mask_all
-from airflow_provider_insights.hooks.http import (
-    DEFAULT_BACKOFF_BASE_S,
-    DEFAULT_BACKOFF_CAP_S,
-    DEFAULT_MAX_PAGES,
-    ApiRequest,
-    AsyncTransport,
+from airflow_provider_insights.hooks.async_sessions import (
     AsyncTransportSettings,
-    Envelope,
-    Flow,
-    RetryPolicy,
     SharedAsyncSession,
-    SyncTransport,
     acquire_shared_session,
-    build_url,
-    describe_exception,
-    new_correlation_id,
-    paginated_flow,
-    path_segment,
-    redact_url,
     release_shared_session,
-    request_flow,
-    run_flow_async,
-    run_flow_sync,
-    scrub_text,
 )
+from airflow_provider_insights.hooks.envelope import Envelope
+from airflow_provider_insights.hooks.flow import ApiRequest, Flow, request_flow
+from airflow_provider_insights.hooks.pagination import DEFAULT_MAX_PAGES, paginated_flow
+from airflow_provider_insights.hooks.redaction import amask_all, mask_all, redact_url, safe_message
+from airflow_provider_insights.hooks.request_parts import build_url, new_correlation_id, path_segment
+from airflow_provider_insights.hooks.retry import DEFAULT_BACKOFF_BASE_S, DEFAULT_BACKOFF_CAP_S, RetryPolicy
 from airflow_provider_insights.hooks.secure_link import SecureLinkResponse, open_secure_link
+from airflow_provider_insights.hooks.transports import AsyncTransport, SyncTransport, run_flow_async, run_flow_sync
 from airflow_provider_insights.models import Dataset, Execution, ExecutionStatus, Query, Report, lookup
 
 if TYPE_CHECKING:
@@ -900,12 +886,7 @@ class PartnerInsightsHook(BaseHook):
         return True, f"Connected to Partner Center Insights ({settings.program}): {count} datasets in the catalog"
 
     def _safe_message(self, error: BaseException) -> str:
-        text = str(error) if isinstance(error, PartnerInsightsError) else describe_exception(error)
-        text = scrub_text(text)
-        settings = self.__dict__.get("settings")
-        for secret in settings.secrets if settings is not None else ():
-            text = text.replace(secret, "***")
-        return text or type(error).__name__
+        return safe_message(error, getattr(self.__dict__.get("settings"), "secrets", ()))
 
 
 def _query_text(query: Any) -> str:

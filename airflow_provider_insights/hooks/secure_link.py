@@ -12,7 +12,7 @@ import logging
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from types import TracebackType
-from urllib.parse import parse_qsl, urljoin, urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import requests
 import urllib3
@@ -22,56 +22,20 @@ from airflow_provider_insights.exceptions import (
     PartnerInsightsLinkExpiredError,
     PartnerInsightsValidationError,
 )
-from airflow_provider_insights.hooks._masking import mask
-from airflow_provider_insights.hooks.http import (
+from airflow_provider_insights.hooks.redaction import (
     describe_exception,
-    new_request_id,
-    proxies_for,
+    install_url_redaction,
+    mask_secure_link,
     redact_url,
-    scrub_text,
-    user_agent,
 )
+from airflow_provider_insights.hooks.request_parts import new_request_id, proxies_for, user_agent
+from airflow_provider_insights.hooks.transport_config import config_error_for
 
 log = logging.getLogger(__name__)
 
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 MAX_REDIRECTS = 5
 _CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+|\*)", re.IGNORECASE)
-
-
-# urllib3 logs every request line, query string included, at DEBUG: a secure link's signature.
-URL_LOGGING_LIBRARIES = ("urllib3.connectionpool", "urllib3.connection", "urllib3.response")
-
-
-class RedactUrlQueriesFilter(logging.Filter):
-    """Rewrites a library's log records so that no URL keeps its query string (a SAS signature).
-
-    Airflow's masker hides registered values in task logs, but only where its handlers run; this
-    removes the signature at the source, for every handler.
-    """
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        """Scrub the record's message in place; never drops it.
-
-        :param record: the log record.
-        """
-        message = record.getMessage()
-        cleaned = scrub_text(message)
-        if cleaned != message:
-            record.msg = cleaned
-            record.args = ()
-        return True
-
-
-_url_filter = RedactUrlQueriesFilter()
-
-
-def install_url_redaction() -> None:
-    """Attach :class:`RedactUrlQueriesFilter` to urllib3's loggers (once)."""
-    for name in URL_LOGGING_LIBRARIES:
-        library_logger = logging.getLogger(name)
-        if _url_filter not in library_logger.filters:
-            library_logger.addFilter(_url_filter)
 
 
 def check_secure_link(link: str, allowed_hosts: Sequence[str]) -> str:
@@ -101,20 +65,6 @@ def check_secure_link(link: str, allowed_hosts: Sequence[str]) -> str:
             allowed=patterns,
         )
     return host
-
-
-def mask_secure_link(link: str) -> None:
-    """Hide a secure link from logs: the whole link and each credential value of its query string.
-
-    :param link: the secure link.
-    """
-    mask(link)
-    query = urlsplit(link).query
-    if query:
-        for _name, value in parse_qsl(query, keep_blank_values=False):
-            # Short values (sv=2021, sp=r) are not secret and would mask ordinary words in logs.
-            if len(value) >= 16:
-                mask(value)
 
 
 def total_length_of(status: int, headers: Mapping[str, str]) -> int | None:
@@ -172,10 +122,9 @@ class SecureLinkResponse:
                     self.bytes_read += len(chunk)
                     yield chunk
         except (urllib3.exceptions.HTTPError, requests.RequestException, OSError) as error:
-            raise PartnerInsightsApiError(
+            raise download_error(
                 0,
                 f"connection lost after {self.bytes_read} bytes of the body ({describe_exception(error)})",
-                method="GET",
                 url=self._redacted_url,
                 request_id=self.request_id,
                 correlation_id=self.correlation_id,
@@ -200,26 +149,48 @@ class SecureLinkResponse:
         return f"SecureLinkResponse(status={self.status}, url={self._redacted_url!r})"
 
 
+def download_error(
+    status: int,
+    message: str,
+    *,
+    url: str,
+    request_id: str,
+    correlation_id: str,
+    error_class: type[PartnerInsightsApiError] = PartnerInsightsApiError,
+) -> PartnerInsightsApiError:
+    """The error of a secure-link download: a GET whose link is only ever shown redacted (no query).
+
+    :param status: the HTTP status; 0 when no answer came.
+    :param message: what went wrong, credential-free.
+    :param url: the link (or redirect target) requested.
+    :param request_id: the attempt's ``x-ms-client-request-id``.
+    :param correlation_id: the operation's correlation id.
+    :param error_class: the exception class to build.
+    """
+    return error_class(
+        status, message, method="GET", url=redact_url(url), request_id=request_id, correlation_id=correlation_id
+    )
+
+
 def _link_error(
     response: requests.Response, *, url: str, request_id: str, correlation_id: str
 ) -> PartnerInsightsApiError:
     # The storage service's error body can echo parts of the signed request: keep only its code.
     code = response.headers.get("x-ms-error-code") or response.reason or ""
     if response.status_code == 403:
-        return PartnerInsightsLinkExpiredError(
+        return download_error(
             403,
             f"the secure link was refused ({code or 'forbidden'}): it expired or was revoked; "
             "read the execution again for a fresh link",
-            method="GET",
-            url=redact_url(url),
+            url=url,
             request_id=request_id,
             correlation_id=correlation_id,
+            error_class=PartnerInsightsLinkExpiredError,
         )
-    return PartnerInsightsApiError(
+    return download_error(
         response.status_code,
         f"download failed ({code or 'error'})",
-        method="GET",
-        url=redact_url(url),
+        url=url,
         request_id=request_id,
         correlation_id=correlation_id,
     )
@@ -285,13 +256,8 @@ def open_secure_link(
         failure = _link_error(response, url=url, request_id=request_id, correlation_id=correlation_id)
         response.close()
         raise failure
-    raise PartnerInsightsApiError(
-        0,
-        f"more than {MAX_REDIRECTS} redirects",
-        method="GET",
-        url=redact_url(url),
-        request_id=request_id,
-        correlation_id=correlation_id,
+    raise download_error(
+        0, f"more than {MAX_REDIRECTS} redirects", url=url, request_id=request_id, correlation_id=correlation_id
     )
 
 
@@ -323,13 +289,11 @@ def _send_download_request(
             proxies=proxies_for(url, proxies),
             timeout=timeout,
         )
-    except requests.RequestException as error:
+    except (requests.RequestException, OSError) as error:
+        problem = config_error_for(url, url_field="secure_link", verify=verify, proxies=proxies)
+        if problem is not None:
+            raise problem from None
         # "from None": requests' exception text holds the whole link, signature included.
-        raise PartnerInsightsApiError(
-            0,
-            f"no answer ({describe_exception(error)})",
-            method="GET",
-            url=redact_url(url),
-            request_id=request_id,
-            correlation_id=correlation_id,
+        raise download_error(
+            0, f"no answer ({describe_exception(error)})", url=url, request_id=request_id, correlation_id=correlation_id
         ) from None

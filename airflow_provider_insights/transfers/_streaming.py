@@ -18,7 +18,8 @@ from airflow_provider_insights.exceptions import (
     PartnerInsightsTransferError,
     is_transient_error,
 )
-from airflow_provider_insights.hooks.http import backoff_delay, redact_url
+from airflow_provider_insights.hooks.redaction import redact_url
+from airflow_provider_insights.hooks.retry import backoff_delay
 
 if TYPE_CHECKING:
     from airflow_provider_insights.hooks.insights import PartnerInsightsHook

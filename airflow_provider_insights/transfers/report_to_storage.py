@@ -238,7 +238,8 @@ class PartnerInsightsReportToStorageOperator(PartnerInsightsHookMixin, BaseOpera
         self.log.info("%s already holds this execution's output (an earlier try wrote it)", result["uri"])
 
     def _link_of(self, execution: Execution) -> str:
-        from airflow_provider_insights.hooks.secure_link import check_secure_link, mask_secure_link
+        from airflow_provider_insights.hooks.redaction import mask_secure_link
+        from airflow_provider_insights.hooks.secure_link import check_secure_link
 
         link = execution.report_access_secure_link
         if not link:

@@ -42,7 +42,7 @@ def fresh_secrets_masker() -> Iterator[None]:
     yield
     from airflow.sdk.log import _secrets_masker
 
-    from airflow_provider_insights.hooks._masking import forget_masked
+    from airflow_provider_insights.hooks.redaction import forget_masked
 
     _secrets_masker().reset_masker()
     forget_masked()

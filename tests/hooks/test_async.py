@@ -10,7 +10,7 @@ import psutil
 import pytest
 
 from airflow_provider_insights.exceptions import PartnerInsightsApiError
-from airflow_provider_insights.hooks import http
+from airflow_provider_insights.hooks import async_sessions, request_parts
 from airflow_provider_insights.hooks.insights import PartnerInsightsHook
 from airflow_provider_insights.models import ExecutionStatus
 
@@ -95,7 +95,7 @@ async def test_hooks_of_one_loop_share_one_session_closed_by_the_last_aclose(pen
 
     await second.aclose()
     assert shared.session.closed
-    assert not http._sessions_of(asyncio.get_running_loop()).open  # nothing kept once nobody uses it
+    assert not async_sessions._sessions_of(asyncio.get_running_loop()).open  # nothing kept once nobody uses it
 
     # A hook used after everything was released opens a fresh session; the hook is reusable too.
     assert await first.aget_latest_execution(report_id) is not None
@@ -132,11 +132,11 @@ async def test_concurrent_calls_of_one_hook_hold_one_reference(pending_report):
 async def test_tls_context_and_proxies_are_worked_out_once_per_pool(pending_report, monkeypatch):
     conn_id, report_id = pending_report()
     built, proxy_lookups = [], []
-    real_context, real_proxies = http.ssl_context_for, http.requests.utils.get_environ_proxies
+    real_context, real_proxies = async_sessions.ssl_context_for, request_parts.requests.utils.get_environ_proxies
     # Spies around the real functions: they count calls and return what the real ones return.
-    monkeypatch.setattr(http, "ssl_context_for", lambda verify: built.append(verify) or real_context(verify))
+    monkeypatch.setattr(async_sessions, "ssl_context_for", lambda verify: built.append(verify) or real_context(verify))
     monkeypatch.setattr(
-        http.requests.utils,
+        request_parts.requests.utils,
         "get_environ_proxies",
         lambda url, **kw: proxy_lookups.append(url) or real_proxies(url, **kw),
     )
@@ -163,7 +163,7 @@ def _connections_to(url: str) -> int:
 async def test_the_pool_caps_connections_and_queues_the_rest(pending_report, sb):
     conn_id, report_id = pending_report()
     before = _connections_to(sb.url)  # the sync hook's pool, used to make the report
-    hooks = [PartnerInsightsHook(conn_id) for _ in range(3 * http.ASYNC_CONNECTION_LIMIT)]
+    hooks = [PartnerInsightsHook(conn_id) for _ in range(3 * async_sessions.ASYNC_CONNECTION_LIMIT)]
     try:
         results = await asyncio.gather(*(hook.aget_latest_execution(report_id) for hook in hooks))
         opened = _connections_to(sb.url) - before  # kept alive for the next polls
@@ -171,7 +171,7 @@ async def test_the_pool_caps_connections_and_queues_the_rest(pending_report, sb)
         await asyncio.gather(*(hook.aclose() for hook in hooks))
 
     assert all(result is not None for result in results)
-    assert 0 < opened <= http.ASYNC_CONNECTION_LIMIT
+    assert 0 < opened <= async_sessions.ASYNC_CONNECTION_LIMIT
 
 
 async def test_hooks_of_one_connection_read_it_once(pending_report, monkeypatch):

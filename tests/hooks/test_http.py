@@ -1,5 +1,7 @@
 """Pure decisions of the HTTP layer: backoff, Retry-After, retry classification, URLs, envelope, redaction.
 
+The modules under test: hooks/retry.py, request_parts.py, envelope.py, redaction.py, flow.py.
+
 No network here: the request flow is driven by hand with scripted answers, which is exactly what
 the requests and aiohttp runners do with real ones (those are exercised against the sandbox in
 test_insights.py and test_async.py).
@@ -17,35 +19,36 @@ from airflow_provider_insights.exceptions import (
     PartnerInsightsNotFoundError,
     PartnerInsightsValidationError,
 )
-from airflow_provider_insights.hooks.http import (
+from airflow_provider_insights.hooks.envelope import build_api_error, effective_status, error_message, parse_envelope
+from airflow_provider_insights.hooks.flow import (
     ApiRequest,
-    Decision,
     GetToken,
     HttpResponse,
     InvalidateToken,
-    RetryPolicy,
     Send,
     Sleep,
     TransportFailure,
-    backoff_delay,
-    build_headers,
-    build_url,
-    decide,
-    effective_status,
-    encode_query,
-    error_message,
-    is_retryable_exception,
-    is_retryable_status,
-    parse_envelope,
-    parse_retry_after,
-    redact_url,
     request_flow,
-    resolve_next_link,
-    retry_delay,
-    scrub_text,
-    user_agent,
 )
 from airflow_provider_insights.hooks.insights import format_api_datetime, is_empty_result_message
+from airflow_provider_insights.hooks.redaction import redact_secret_params, redact_url, scrub_text
+from airflow_provider_insights.hooks.request_parts import (
+    build_headers,
+    build_url,
+    encode_query,
+    resolve_next_link,
+    user_agent,
+)
+from airflow_provider_insights.hooks.retry import (
+    Decision,
+    RetryPolicy,
+    backoff_delay,
+    decide,
+    is_retryable_exception,
+    is_retryable_status,
+    parse_retry_after,
+    retry_delay,
+)
 from airflow_provider_insights.hooks.secure_link import check_secure_link, total_length_of
 
 BASE = "https://api.example.test/insights/v1/mpn"
@@ -358,3 +361,40 @@ def test_total_length_from_content_range_or_length():
     assert total_length_of(206, {"Content-Range": "bytes 100-199/1000", "Content-Length": "100"}) == 1000
     assert total_length_of(200, {"content-length": "1000"}) == 1000
     assert total_length_of(206, {"Content-Range": "bytes 100-199/*"}) is None
+
+
+# -- what an API error shows of the request --------------------------------------------------------
+
+
+def test_api_error_shows_the_non_secret_query_parameters():
+    url = build_url(
+        BASE,
+        "ScheduledReport/execution/r1",
+        {"executionStatus": "Pending", "getLatestExecution": False, "token": "continuation-secret"},
+    )
+    body = b'{"statusCode": 400, "message": "Invalid filter"}'
+    error, _seen = _drive(
+        request_flow(ApiRequest("GET", url), correlation_id="c", policy=RetryPolicy()), [_answer(400, body)]
+    )
+    assert isinstance(error, PartnerInsightsApiError)
+    assert "executionStatus=Pending" in str(error)
+    assert "getLatestExecution=false" in str(error)
+    assert "continuation-secret" not in str(error)
+    assert "token=<redacted>" in error.url
+
+
+def test_a_signed_url_never_shows_its_query():
+    link = "https://acct.blob.core.windows.net/c/r.csv?sv=2021-08-06&se=2030-01-01&sp=r&sig=SIGNATURE%2Bx&name=r"
+    shown = redact_secret_params(link)
+    assert shown == "https://acct.blob.core.windows.net/c/r.csv?<redacted>"
+    error = build_api_error(400, "bad", method="GET", url=link, request_id="r", correlation_id="c")
+    for secret_part in ("SIGNATURE", "sv=", "se=", "sp=", "name=r"):
+        assert secret_part not in str(error)
+
+
+@pytest.mark.parametrize("name", ["se", "sv", "sp", "skoid", "client_secret", "refresh_token", "apiKey", "password"])
+def test_credential_parameters_are_redacted_in_errors(name):
+    shown = redact_secret_params(f"https://user:pw@api.example.test/x?{name}=VALUE123&reportId=r1")
+    assert "VALUE123" not in shown
+    assert "pw" not in shown
+    assert shown == f"https://api.example.test/x?{name}=<redacted>&reportId=r1"

@@ -18,8 +18,8 @@ from airflow_provider_insights.exceptions import (
     PartnerInsightsAuthError,
     PartnerInsightsNotFoundError,
 )
-from airflow_provider_insights.hooks.http import Decision, decide, failed_before_sending, is_retryable_exception
 from airflow_provider_insights.hooks.insights import PartnerInsightsHook
+from airflow_provider_insights.hooks.retry import Decision, decide, failed_before_sending, is_retryable_exception
 
 pytestmark = pytest.mark.integration
 
@@ -58,7 +58,8 @@ def test_post_is_not_resent_after_a_read_timeout(make_hook, sb):
 
 async def test_async_post_is_not_resent_after_a_read_timeout(make_hook, sb):
     # The async path runs the same flow; a POST there must not be resent either.
-    from airflow_provider_insights.hooks.http import ApiRequest, build_url, new_correlation_id, request_flow
+    from airflow_provider_insights.hooks.flow import ApiRequest, request_flow
+    from airflow_provider_insights.hooks.request_parts import build_url, new_correlation_id
 
     hook = make_hook(timeout=0.3)
     settings = await hook.aget_settings()

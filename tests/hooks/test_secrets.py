@@ -15,8 +15,8 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from airflow_provider_insights.exceptions import PartnerInsightsError, PartnerInsightsNotFoundError
-from airflow_provider_insights.hooks.http import scrub_text
 from airflow_provider_insights.hooks.insights import PartnerInsightsHook
+from airflow_provider_insights.hooks.redaction import scrub_text
 
 pytestmark = pytest.mark.integration
 
@@ -188,7 +188,7 @@ async def test_async_path_registers_tokens_with_the_masker(make_hook):
 
 
 async def test_values_too_short_for_airflows_masker_are_not_handed_to_it(monkeypatch):
-    from airflow_provider_insights.hooks import _masking
+    from airflow_provider_insights.hooks import redaction
 
     handed: list[str] = []
 
@@ -196,12 +196,12 @@ async def test_values_too_short_for_airflows_masker_are_not_handed_to_it(monkeyp
         handed.append(value)
 
     # Stands in for Airflow's masker, which warns in the task log for values under 5 characters.
-    monkeypatch.setattr(_masking, "_load_masker", lambda: (handed.append, amask_secret))
-    _masking.mask("mpn")
-    await _masking.amask("true")
-    _masking.mask("a-real-secret")
-    await _masking.amask("another-secret")
-    _masking.mask("a-real-secret")  # once per value: Airflow recompiles its pattern on each new one
+    monkeypatch.setattr(redaction, "_load_masker", lambda: (handed.append, amask_secret))
+    redaction.mask("mpn")
+    await redaction.amask("true")
+    redaction.mask("a-real-secret")
+    await redaction.amask("another-secret")
+    redaction.mask("a-real-secret")  # once per value: Airflow recompiles its pattern on each new one
 
     assert handed == ["a-real-secret", "another-secret"]
 
@@ -233,3 +233,15 @@ def test_sync_settings_register_the_connection_secrets_with_the_masker(conn_env,
     settings = PartnerInsightsHook(_certificate_data_conn(conn_env, sb)).settings
     assert settings.certificate_data
     assert redact(f"key: {settings.certificate_data}") == "key: ***"
+
+
+def test_safe_message_hides_connection_secrets_and_credential_looking_text():
+    from airflow_provider_insights.hooks.redaction import safe_message
+
+    error = RuntimeError(
+        "refused the-client-secret-value at https://h.example/t?code=AUTHCODE1 with Bearer abc.def.ghi"
+    )
+    text = safe_message(error, ["the-client-secret-value"])
+    for secret in ("the-client-secret-value", "AUTHCODE1", "abc.def.ghi"):
+        assert secret not in text
+    assert text.startswith("RuntimeError: refused ***")
