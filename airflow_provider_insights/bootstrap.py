@@ -199,14 +199,14 @@ def _settings(args: argparse.Namespace, secret: str | None) -> ConnectionSetting
 def _sign_in(settings: ConnectionSettings, err: TextIO) -> tuple[str, str | None]:
     import requests
 
-    from airflow_provider_insights.hooks.http import describe_exception
+    from airflow_provider_insights.hooks.redaction import describe_exception, scrub_secrets
 
     try:
         return _device_code_sign_in(settings, err)
     except (requests.RequestException, OSError) as error:
         raise PartnerInsightsConfigError(
             f"authority_host: cannot reach Entra ID at {settings.authority_host} (verify: {settings.verify}): "
-            f"{_auth_msal.scrub(describe_exception(error), settings.secrets)}"
+            f"{scrub_secrets(describe_exception(error), settings.secrets)}"
         ) from None
 
 
