@@ -29,13 +29,6 @@ T1 = "2026-11-02T00:00:00Z"
 T2 = "2026-11-03T00:00:00Z"
 
 
-@pytest.fixture(autouse=True)
-def fresh_refusals():
-    reset_value_list_refusals()
-    yield
-    reset_value_list_refusals()
-
-
 @pytest.fixture
 def service() -> ScriptedService:
     service = ScriptedService()
