@@ -8,7 +8,7 @@ a listing says whether the service answered "nothing matches" (its 404) and whet
 
 from __future__ import annotations
 
-import logging
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -30,14 +30,14 @@ from airflow_provider_insights.hooks.http import (
 )
 from airflow_provider_insights.models import lookup
 
-log = logging.getLogger(__name__)
-
 T = TypeVar("T")
 
 # The executions endpoint answers 404 with these when nothing matches the filters (documented); the list
 # endpoints document 404 too, and answer "No item found" for a filter that matches nothing.
 NO_EXECUTIONS_MESSAGES = ("there are no executions", "no item found with given filters")
 NO_ITEM_MESSAGE = "no item found with given filters"
+# A cheap first look at a body; a match is confirmed by decoding it (a name could contain the text).
+_REDACTED_TRUE = re.compile(rb'(?i)"dataRedacted"\s*:\s*"?true')
 
 
 def is_empty_result_message(message: str) -> bool:
@@ -185,8 +185,8 @@ def says_data_redacted(content: bytes) -> bool:
 
     :param content: the raw body.
     """
-    if b"redacted" not in content.lower():
-        return False  # most answers: no need to decode the body a second time
+    if not _REDACTED_TRUE.search(content):
+        return False  # nearly every answer: no need to decode the body a second time
     body = decode_json(content)
     if not isinstance(body, Mapping):
         return False

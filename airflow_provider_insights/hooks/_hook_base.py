@@ -258,5 +258,8 @@ class InsightsHookBase(BaseHook):
         settings = await self.aget_settings()
         return await self._arun(settings, make_flow(self._context(settings)))
 
-    def _listed(self, path: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-        return self._call(lambda context: list_flow(context, path, params, empty_on_404=params is not None)).items
+    def _listed(
+        self, path: str, params: dict[str, Any] | None = None, *, filtered: bool = False
+    ) -> list[dict[str, Any]]:
+        """Every item of a listing; a filtered one answered "nothing matches" (404) is empty."""
+        return self._call(lambda context: list_flow(context, path, params, empty_on_404=filtered)).items

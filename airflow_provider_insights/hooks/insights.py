@@ -128,7 +128,7 @@ class PartnerInsightsHook(InsightsHookBase):
             "includeSystemQueries": include_system_queries,
             "includeOnlySystemQueries": include_only_system_queries,
         }
-        return [Query.from_api(item) for item in self._listed("ScheduledQueries", params)]
+        return [Query.from_api(item) for item in self._listed("ScheduledQueries", params, filtered=True)]
 
     def create_query(self, *, name: str, query: Any, description: str | None = None) -> Query:
         """Create a user-defined query (``POST ScheduledQueries``).
@@ -211,7 +211,7 @@ class PartnerInsightsHook(InsightsHookBase):
         :param query_id: only reports of this query.
         """
         params = {"reportId": report_id, "reportName": report_name, "queryId": query_id}
-        return [Report.from_api(item) for item in self._listed("ScheduledReport", params)]
+        return [Report.from_api(item) for item in self._listed("ScheduledReport", params, filtered=True)]
 
     def get_report(self, report_id: str) -> Report:
         """One report, by id.
@@ -261,7 +261,7 @@ class PartnerInsightsHook(InsightsHookBase):
         :param callback_url: URL the service calls when a run completes (https for ``cmp``).
         :param callback_method: ``GET`` or ``POST`` (documented for ``mpn`` only; refused for ``cmp``).
         """
-        fields = {name: value for name, value in locals().items() if name in CREATE_REPORT_FIELDS}
+        fields = {name: value for name, value in locals().items() if name in CREATE_REPORT_FIELDS}  # the arguments
         body = report_body(fields, CREATE_REPORT_FIELDS, program=self.settings.program)
         return Report.from_api(self._call(lambda context: item_flow(context, "POST", "ScheduledReport", body)))
 
