@@ -350,3 +350,20 @@ async def test_async_settings_fill_the_explicit_cache_not_the_instance_dict(monk
     settings = await hook.aget_settings()
     assert "settings" not in vars(hook)
     assert hook.settings is settings
+
+
+@pytest.mark.parametrize(
+    ("body", "redacted"),
+    [
+        (b'{"value": [], "dataRedacted": true}', True),
+        (b'{"Value": [], "DataRedacted": true}', True),
+        (b'{"value": [], "dataRedacted": "true"}', True),
+        (b'{"value": [], "dataRedacted": false}', False),
+        (b'{"value": [{"reportName": "\\"dataRedacted\\": true"}], "dataRedacted": false}', False),
+        (b"not json", False),
+    ],
+)
+def test_data_redacted_is_read_in_any_casing_and_only_from_the_envelope(body, redacted):
+    from airflow_provider_insights.hooks._api_flows import says_data_redacted
+
+    assert says_data_redacted(body) is redacted
