@@ -124,16 +124,26 @@ class ExecutionFilter:
                     yield replace(self, report_ids=(report_id,), execution_ids=execution_id, statuses=status)
 
 
-#: How a service says "bad request" without naming what was wrong.
-GENERIC_BAD_REQUEST = ("bad request", "invalid request", "request is invalid")
+#: Words of a 400 that is about the filter values: a bare "bad request", .NET's enum binding error,
+#: or one naming the list parameters.
+LIST_REFUSAL_WORDS = (
+    "bad request",
+    "invalid request",
+    "request is invalid",
+    "requested value",
+    "executionstatus",
+    "executionid",
+    "status",
+)
 
 
 def is_list_refusal(error: PartnerInsightsApiError, question: ExecutionFilter) -> bool:
     """Whether ``error`` is the service refusing a value list, rather than another 400.
 
     A 400 to a question with a value list is taken as a refusal of the list when its message names
-    nothing (a bare "Bad Request") or quotes the list (.NET's "Requested value 'Pending;Running' not
-    found"). A 400 that names something else ("Invalid report id") is the service's real answer.
+    nothing (a bare "Bad Request"), names the filters, or quotes the list (.NET's "Requested value
+    'Pending;Running' not found"). A 400 that names something else ("Invalid report id") is the
+    service's real answer, and is raised.
 
     :param error: the error the question got.
     :param question: the question.
@@ -141,7 +151,7 @@ def is_list_refusal(error: PartnerInsightsApiError, question: ExecutionFilter) -
     if error.status_code != 400 or not question.has_value_list:
         return False
     message = (error.message or "").lower()
-    if not message.strip() or any(text in message for text in GENERIC_BAD_REQUEST) or ";" in message:
+    if not message.strip() or any(word in message for word in LIST_REFUSAL_WORDS) or ";" in message:
         return True
     listed = [values for values in (question.report_ids, question.execution_ids, question.statuses) if len(values) > 1]
     return any(value.lower() in message for values in listed for value in values)

@@ -584,18 +584,21 @@ def test_recurring_flow_under_each_reading(hook: Any, reference_api: ReferenceSe
     assert by_id.state.value == "done" and by_id.execution.execution_id == first
 
 
-def test_update_report_puts_the_full_body(hook: Any, reference_api: ReferenceServer) -> None:
-    query = hook.create_query(name="full update", query=QUERY_TEXT)
-    report = hook.create_report(
-        report_name="full-update",
+def recurring_report(hook: Any, name: str, query_text: str, **fields: Any) -> Any:
+    """A daily report starting in five hours, with a callback, on a new query."""
+    query = hook.create_query(name=name, query=query_text)
+    return hook.create_report(
+        report_name=name,
         query_id=query.query_id,
         start_time=in_hours(5),
         recurrence_interval=24,
-        recurrence_count=3,
-        format="tsv",
         callback_url="https://example.com/done",
-        callback_method="GET",
+        **fields,
     )
+
+
+def test_update_report_puts_the_full_body(hook: Any, reference_api: ReferenceServer) -> None:
+    report = recurring_report(hook, "full-update", QUERY_TEXT, recurrence_count=3, format="tsv", callback_method="GET")
     updated = hook.update_report(report.report_id, description="only this changes")
     (put,) = reference_api.requests.matching("PUT", rf"/ScheduledReport/{report.report_id}$")
     assert put.body["RecurrenceCount"] == 3 and put.body["Format"] == "TSV"
@@ -607,14 +610,7 @@ def test_update_report_puts_the_full_body(hook: Any, reference_api: ReferenceSer
 def test_cmp_update_carries_format_and_callback_url(make_hook: Any, reference_api: ReferenceServer) -> None:
     reference_api.configure(program="cmp")
     hook = make_hook()
-    query = hook.create_query(name="cmp update", query=CMP_QUERY_TEXT)
-    report = hook.create_report(
-        report_name="cmp-update",
-        query_id=query.query_id,
-        start_time=in_hours(5),
-        recurrence_interval=24,
-        callback_url="https://example.com/done",
-    )
+    report = recurring_report(hook, "cmp-update", CMP_QUERY_TEXT)
     hook.update_report(report.report_id, report_name="cmp-update-2")
     (put,) = reference_api.requests.matching("PUT", rf"/ScheduledReport/{report.report_id}$")
     assert put.body["Format"] == "CSV" and put.body["CallbackUrl"] == "https://example.com/done"

@@ -367,3 +367,24 @@ def test_data_redacted_is_read_in_any_casing_and_only_from_the_envelope(body, re
     from airflow_provider_insights.hooks._api_flows import says_data_redacted
 
     assert says_data_redacted(body) is redacted
+
+
+@pytest.mark.parametrize(
+    ("message", "refusal"),
+    [
+        ("", True),
+        ("Bad Request", True),
+        ("Requested value 'Pending;Running' not found.", True),
+        ("The executionStatus parameter is invalid", True),
+        ("Invalid value Running", True),
+        ("Invalid report id", False),
+    ],
+)
+def test_which_400s_count_as_a_refused_value_list(message, refusal):
+    from airflow_provider_insights.exceptions import PartnerInsightsApiError
+    from airflow_provider_insights.hooks._executions import ExecutionFilter, is_list_refusal
+
+    question = ExecutionFilter(("r1",), (), ("Pending", "Running"), True)
+    assert is_list_refusal(PartnerInsightsApiError(400, message), question) is refusal
+    assert not is_list_refusal(PartnerInsightsApiError(500, message), question)
+    assert not is_list_refusal(PartnerInsightsApiError(400, message), ExecutionFilter(("r1",), (), ("Pending",)))
