@@ -84,10 +84,10 @@ def split_values(values: Iterable[Any] | str | None) -> tuple[str, ...]:
     """
     if values is None:
         return ()
-    if isinstance(values, str):
-        parts: Iterable[Any] = values.split(";")
-    elif isinstance(values, ExecutionStatus):
-        parts = [values]
+    if isinstance(values, ExecutionStatus):  # before str: the enum is a str
+        parts: Iterable[Any] = [values]
+    elif isinstance(values, str):
+        parts = values.split(";")
     else:
         parts = values
     texts = (part.value if isinstance(part, ExecutionStatus) else str(part) for part in parts)

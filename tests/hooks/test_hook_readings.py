@@ -388,3 +388,13 @@ def test_which_400s_count_as_a_refused_value_list(message, refusal):
     assert is_list_refusal(PartnerInsightsApiError(400, message), question) is refusal
     assert not is_list_refusal(PartnerInsightsApiError(500, message), question)
     assert not is_list_refusal(PartnerInsightsApiError(400, message), ExecutionFilter(("r1",), (), ("Pending",)))
+
+
+def test_values_are_read_from_lists_enums_and_joined_text():
+    from airflow_provider_insights.hooks._executions import split_values
+    from airflow_provider_insights.models import ExecutionStatus
+
+    assert split_values(ExecutionStatus.RUNNING) == ("Running",)
+    assert split_values("Pending; Running;") == ("Pending", "Running")
+    assert split_values([ExecutionStatus.COMPLETED, "Paused"]) == ("Completed", "Paused")
+    assert split_values(None) == ()
