@@ -33,6 +33,16 @@ def fresh_connection_settings() -> Iterator[None]:
 
 
 @pytest.fixture(autouse=True)
+def fresh_value_list_refusals() -> Iterator[None]:
+    """Each test starts believing every service takes ``;`` lists, as the docs say."""
+    from airflow_provider_insights.hooks._executions import reset_value_list_refusals
+
+    reset_value_list_refusals()
+    yield
+    reset_value_list_refusals()
+
+
+@pytest.fixture(autouse=True)
 def fresh_secrets_masker() -> Iterator[None]:
     """Forget masked values after each test.
 

@@ -503,3 +503,115 @@ def test_cmp_program_at_v1_1(make_hook: Any, reference_api: ReferenceServer) -> 
         report.report_id, execution.execution_id
     )
     assert all(call.path.startswith("/insights/v1.1/cmp/") for call in reference_api.requests.api)
+
+
+# ------------------------------------------------------------------------------------------ both readings
+
+READINGS = pytest.mark.parametrize("refuse_lists", [False, True], ids=["documented", "field-refuses-lists"])
+
+
+def poll_until_settled(hook: Any, report_id: str, **bounds: Any) -> Any:
+    """Poll as the sensor does (bounded, no sleeps: each reference GET is one step of the run)."""
+    for _ in range(10):
+        decision = hook.poll_execution(report_id, **bounds)
+        if decision.state.value != "waiting":
+            return decision
+    raise AssertionError(f"still waiting: {decision.reason}")
+
+
+@READINGS
+def test_one_off_flow_under_each_reading(hook: Any, reference_api: ReferenceServer, refuse_lists: bool) -> None:
+    reference_api.configure(polls_to_complete=3, refuse_value_lists=refuse_lists)
+    query = hook.create_query(name="readings", query=QUERY_TEXT)
+    report = hook.create_report(report_name="readings-one-off", query_id=query.query_id, execute_now=True)
+    decision = poll_until_settled(hook, report.report_id)
+    assert decision.state.value == "done" and decision.execution.report_access_secure_link
+    execution = decision.execution
+    assert hook.get_execution(report.report_id, execution.execution_id).execution_id == execution.execution_id
+    assert download(hook, execution.report_access_secure_link)
+    calls = reference_api.requests.matching("GET", "/ScheduledReport/execution/")
+    lists = [call for call in calls if ";" in (call.param("executionStatus") or "")]
+    if refuse_lists:
+        assert [call.status for call in lists] == [400]  # refused once, then never sent again
+    else:
+        assert lists and all(call.status != 400 for call in calls)
+
+
+@READINGS
+async def test_async_poll_under_each_reading(hook: Any, reference_api: ReferenceServer, refuse_lists: bool) -> None:
+    reference_api.configure(polls_to_complete=2, refuse_value_lists=refuse_lists)
+    query = hook.create_query(name="readings async", query=QUERY_TEXT)
+    report = hook.create_report(report_name="readings-async", query_id=query.query_id, execute_now=True)
+    try:
+        decisions = [await hook.apoll_execution(report.report_id) for _ in range(4)]
+    finally:
+        await hook.aclose()
+    assert decisions[-1].state.value == "done"
+
+
+@READINGS
+def test_failed_one_off_shows_as_inactive_and_fails_the_poll(
+    hook: Any, reference_api: ReferenceServer, refuse_lists: bool
+) -> None:
+    reference_api.configure(refuse_value_lists=refuse_lists)
+    query = hook.create_query(name="readings failed", query=QUERY_TEXT)
+    report = hook.create_report(report_name="readings-failed", query_id=query.query_id, execute_now=True)
+    # The field reading: the run failed, no execution is ever listed, the report just turns Inactive.
+    reference_api.api.executions[report.report_id] = []
+    reference_api.api.reports[report.report_id].report_status = "Inactive"
+    decision = hook.poll_execution(report.report_id)
+    assert decision.state.value == "failed"
+    assert decision.report_status == "Inactive" and "Inactive" in decision.reason
+
+
+@READINGS
+def test_recurring_flow_under_each_reading(hook: Any, reference_api: ReferenceServer, refuse_lists: bool) -> None:
+    reference_api.configure(refuse_value_lists=refuse_lists)
+    query = hook.create_query(name="readings recurring", query=QUERY_TEXT)
+    report = hook.create_report(
+        report_name="readings-recurring", query_id=query.query_id, start_time=in_hours(5), recurrence_interval=24
+    )
+    first = reference_api.api.add_execution(report.report_id, status="Completed")
+    reference_api.api.executions[report.report_id][0].generated_time = in_hours(-1).strftime("%Y-%m-%dT%H:%M:%SZ")
+    done = poll_until_settled(hook, report.report_id)
+    assert done.execution.execution_id == first
+    generated = done.execution.generated_at
+    assert hook.poll_execution(report.report_id, generated_after=generated).state.value == "waiting"
+    second = reference_api.api.add_execution(report.report_id)
+    newer = poll_until_settled(hook, report.report_id, generated_after=generated)
+    assert newer.state.value == "done" and newer.execution.execution_id == second
+    by_id = hook.poll_execution(report.report_id, execution_id=first)
+    assert by_id.state.value == "done" and by_id.execution.execution_id == first
+
+
+def recurring_report(hook: Any, name: str, query_text: str, **fields: Any) -> Any:
+    """A daily report starting in five hours, with a callback, on a new query."""
+    query = hook.create_query(name=name, query=query_text)
+    return hook.create_report(
+        report_name=name,
+        query_id=query.query_id,
+        start_time=in_hours(5),
+        recurrence_interval=24,
+        callback_url="https://example.com/done",
+        **fields,
+    )
+
+
+def test_update_report_puts_the_full_body(hook: Any, reference_api: ReferenceServer) -> None:
+    report = recurring_report(hook, "full-update", QUERY_TEXT, recurrence_count=3, format="tsv", callback_method="GET")
+    updated = hook.update_report(report.report_id, description="only this changes")
+    (put,) = reference_api.requests.matching("PUT", rf"/ScheduledReport/{report.report_id}$")
+    assert put.body["RecurrenceCount"] == 3 and put.body["Format"] == "TSV"
+    assert put.body["CallbackUrl"] == "https://example.com/done" and put.body["CallbackMethod"] == "GET"
+    assert put.body["StartTime"] == report.start_time and put.body["ReportName"] == "full-update"
+    assert (updated.recurrence_count, updated.format, updated.description) == (3, "tsv", "only this changes")
+
+
+def test_cmp_update_carries_format_and_callback_url(make_hook: Any, reference_api: ReferenceServer) -> None:
+    reference_api.configure(program="cmp")
+    hook = make_hook()
+    report = recurring_report(hook, "cmp-update", CMP_QUERY_TEXT)
+    hook.update_report(report.report_id, report_name="cmp-update-2")
+    (put,) = reference_api.requests.matching("PUT", rf"/ScheduledReport/{report.report_id}$")
+    assert put.body["Format"] == "CSV" and put.body["CallbackUrl"] == "https://example.com/done"
+    assert "CallbackMethod" not in put.body

@@ -87,6 +87,8 @@ class ReferenceSettings:
     :param empty_list_status: status of a filtered report/query list with no match: 200 (empty value) or 404.
     :param latest_then_filter: with getLatestExecution=true take the latest execution first and then apply the
         status filter (the other reading of PARADIGM-CMP); by default the filter is applied first.
+    :param refuse_value_lists: answer a ``;`` list of report ids, execution ids or statuses with 400 (the
+        field-reported reading; the docs allow such lists).
     """
 
     program: str = "mpn"
@@ -103,6 +105,7 @@ class ReferenceSettings:
     min_start_lead_hours: int = 4
     empty_list_status: int = 200
     latest_then_filter: bool = False
+    refuse_value_lists: bool = False
 
     @property
     def recurrence_bound(self) -> int:
@@ -802,6 +805,10 @@ class ReferenceApi:
         completed run; ``;`` separates several report ids, execution ids or statuses; ``false`` lists the last
         90 days. Each call is one poll: executions still waiting advance one step afterwards.
         """
+        if self.settings.refuse_value_lists and any(
+            ";" in text for text in (report_ids, query.get("executionstatus") or "", query.get("executionid") or "")
+        ):
+            raise ApiError(400, "Bad Request")
         reports = []
         for report_id in (part for part in report_ids.split(";") if part.strip()):
             report = self._find(self.reports, report_id.strip())
