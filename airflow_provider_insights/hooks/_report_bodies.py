@@ -120,4 +120,9 @@ def update_body(report: Report, changes: Mapping[str, Any], *, program: str) -> 
     :param program: ``mpn`` or ``cmp``.
     """
     merged = {**current_update_fields(report, program=program), **changes}
-    return report_body(merged, UPDATE_REPORT_FIELDS, program=program)
+    body = report_body(merged, UPDATE_REPORT_FIELDS, program=program)
+    if program == "cmp":
+        # The CMP page marks both as required: a report without a callback says so with an explicit null.
+        body.setdefault("Format", "CSV")
+        body.setdefault("CallbackUrl", None)
+    return body

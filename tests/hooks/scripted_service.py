@@ -140,7 +140,12 @@ def scripted_hook(service: ScriptedService, monkeypatch: Any) -> PartnerInsights
     hook._settings = ConnectionSettings.from_parts(
         login="client",
         password="secret",
-        extra={"tenant_id": "tenant", "program": service.program, "api_base_url": service.base_url},
+        extra={
+            "tenant_id": "tenant",
+            "auth_type": "client_credentials",
+            "program": service.program,
+            "api_base_url": service.base_url,
+        },
     )
     monkeypatch.setattr(hook, "token_provider", lambda settings=None: _Tokens())
     monkeypatch.setattr(hook, "_sync_transport", lambda settings: service)

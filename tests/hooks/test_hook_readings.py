@@ -341,7 +341,7 @@ async def test_async_settings_fill_the_explicit_cache_not_the_instance_dict(monk
     hook = PartnerInsightsHook("scripted_settings")
 
     class _Conn:
-        login, password, extra = "client", "secret", {"tenant_id": "t"}
+        login, password, extra = "client", "secret", {"tenant_id": "t", "auth_type": "client_credentials"}
 
     async def aget_connection(conn_id):
         return _Conn()
