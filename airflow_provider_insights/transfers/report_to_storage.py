@@ -120,8 +120,8 @@ class PartnerInsightsReportToStorageOperator(PartnerInsightsHookMixin, BaseOpera
     def _declare_outlet(self) -> None:
         # Only a destination known at parse time can be an outlet: a templated one has no URI yet.
         text = str(self.destination)
-        if _is_templated(text) or is_folder(text):
-            return
+        if not text.strip() or _is_templated(text) or is_folder(text):
+            return  # a blank destination is refused when the task runs, naming the field
         from airflow.sdk import Asset
 
         uri = asset_uri(text)
