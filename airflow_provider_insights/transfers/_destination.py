@@ -66,7 +66,10 @@ def check_destination(destination: Any, conn_id: str | None) -> None:
     from airflow.sdk import ObjectStoragePath
 
     if isinstance(destination, ObjectStoragePath):
-        _check_connection(conn_id if conn_id is not None else destination.conn_id, "destination_conn_id")
+        if conn_id is not None:
+            _check_connection(conn_id, "destination_conn_id")
+        else:
+            _check_connection(destination.conn_id, "destination")
         return
     text = "" if destination is None else str(destination)
     if not text.strip():
