@@ -100,12 +100,13 @@ def check_destination(destination: Any, conn_id: str | None) -> None:
 
 def _check_local_form(text: str, host: str, path: str, scheme: str) -> None:
     if host:
-        # file://tmp/x.csv: "tmp" is a host, and the path "/x.csv" lands under the working folder.
+        # file://tmp/x.csv: "tmp" is a host, and Airflow writes tmp/x.csv under the working folder.
+        meant = path if host.lower() == "localhost" else f"/{host}{path}"
         raise PartnerInsightsValidationError(
             "destination",
             f"{text!r} has a host ({host!r}): a file URL's path starts after a third slash, so this would "
             "write under the worker's working directory",
-            allowed=f"file:///{host}{path}",
+            allowed=f"file://{meant}",
         )
     if not os.path.isabs(path if scheme else text):
         raise PartnerInsightsValidationError(

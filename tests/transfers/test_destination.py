@@ -41,6 +41,15 @@ def test_a_file_url_with_a_host_is_refused_with_the_three_slash_form(sb, report,
     assert execution_reads(sb) == 0  # refused before the service was asked anything
 
 
+def test_a_localhost_file_url_is_refused_with_its_path():
+    from airflow_provider_insights.transfers._destination import check_destination
+
+    with pytest.raises(PartnerInsightsValidationError) as caught:
+        check_destination("file://localhost/tmp/x.csv", None)
+
+    assert caught.value.allowed == ["file:///tmp/x.csv"]
+
+
 def test_a_relative_path_is_refused(sb, report, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
 
