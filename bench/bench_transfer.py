@@ -115,11 +115,11 @@ def _child(action: str, spec: dict[str, Any]) -> dict[str, Any]:
         def convert() -> int:
             read_options, convert_options = None, None
             if spec.get("strings"):  # the operator's options: every column a string
-                from airflow_provider_insights.transfers._parquet import DEFAULT_BLOCK_SIZE, read_header
+                from airflow_provider_insights.transfers._parquet import CSV_BLOCK_BYTES, read_header
 
                 with open(spec["source"], "rb") as handle:
                     names, _ = read_header(iter([handle.read(1 << 20)]), ",")
-                read_options = pa_csv.ReadOptions(block_size=DEFAULT_BLOCK_SIZE)
+                read_options = pa_csv.ReadOptions(block_size=CSV_BLOCK_BYTES)
                 convert_options = pa_csv.ConvertOptions(
                     column_types={name: pa.string() for name in names},
                     strings_can_be_null=False,
@@ -353,13 +353,13 @@ def main() -> None:
                     table.ratio(f"{name} {args.store_mb} MB vs put", ours, put, 0.80, "put")
                     print(f"  done {name}", flush=True)
                 # Like with like on S3: the same multipart upload with the same part size.
-                from airflow_provider_insights.transfers._atomic import DEFAULT_BLOCK_SIZE
+                from airflow_provider_insights.transfers._atomic import UPLOAD_PART_BYTES
 
                 ours_spec = {"report_id": report_id, "execution_id": execution_id, "destination": s3.url("ours.csv")}
                 put_spec = {
                     "source": str(local),
                     "destination": s3.url("put.csv"),
-                    "part_size": DEFAULT_BLOCK_SIZE,
+                    "part_size": UPLOAD_PART_BYTES,
                 }
                 ours, put = _alternate(
                     args.repeats,
@@ -367,7 +367,7 @@ def main() -> None:
                     lambda spec=put_spec: _run_child("put", spec, env, servers),
                 )
                 table.ratio(
-                    f"S3 (moto) {args.store_mb} MB vs put, both multipart {DEFAULT_BLOCK_SIZE >> 20} MiB parts",
+                    f"S3 (moto) {args.store_mb} MB vs put, both multipart {UPLOAD_PART_BYTES >> 20} MiB parts",
                     ours,
                     put,
                     0.80,

@@ -9,8 +9,11 @@ One mechanism, "stage, then publish only on success", using each store's own sta
   never call ``close()``: we ``discard()`` (s3fs aborts the multipart upload) and mark the file
   closed so that neither ``close()`` nor ``__del__`` can publish it.
 - The local filesystem: a hidden sibling file in the same directory, ``os.replace``-d over the
-  destination on success (atomic on POSIX) and deleted on failure.
+  destination on success (atomic on POSIX) and deleted on failure, with any folder created for it.
 - Any other filesystem: a hidden sibling key, moved over the destination on success.
+
+Failure includes the publish step itself (a full disk at the last flush, a destination that became
+a folder, a refused commit): the staged copy is removed then too.
 
 A worker killed outright leaves no visible object either: an unfinished multipart upload or
 uncommitted blocks are invisible (and expire), a ``.partial`` file is hidden.
@@ -22,6 +25,7 @@ import contextlib
 import logging
 import os
 import uuid
+from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -30,7 +34,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-DEFAULT_BLOCK_SIZE = 8 << 20  # object-store part size: above S3's 5 MiB minimum, small for memory
+#: Size of each part/block staged in an object store: above S3's 5 MiB minimum part, and the most
+#: a write holds in memory.
+UPLOAD_PART_BYTES = 8 << 20
 
 
 # Filesystems whose write files stage parts/blocks invisibly and publish in close().
@@ -48,20 +54,21 @@ def _sibling_name(name: str) -> str:
 class StagedWrite:
     """Context manager writing ``path`` so that it appears only if the block succeeds.
 
-    ``write(data)`` appends bytes. On a clean exit the object is published; on an exception the
-    staged bytes are thrown away and the destination is left as it was.
+    ``write(data)`` appends bytes. On a clean exit the object is published; on an exception, in
+    the block or while publishing, the staged bytes are thrown away and the destination is left
+    as it was.
 
     :param path: the destination.
     :param block_size: part/block size for object stores (bytes held in memory at most).
     """
 
-    def __init__(self, path: ObjectStoragePath, *, block_size: int = DEFAULT_BLOCK_SIZE) -> None:
+    def __init__(self, path: ObjectStoragePath, *, block_size: int = UPLOAD_PART_BYTES) -> None:
         self.path = path
         self.block_size = block_size
-        self.bytes_written = 0
         self._file: Any = None
         self._strategy = ""
         self._aside: str | None = None
+        self._created_folders: list[str] = []
 
     def __enter__(self) -> StagedWrite:
         from fsspec.implementations.local import LocalFileSystem
@@ -71,7 +78,7 @@ class StagedWrite:
         if isinstance(fs, LocalFileSystem):
             self._strategy = "local"
             directory, name = os.path.split(target)
-            os.makedirs(directory or ".", exist_ok=True)
+            self._created_folders = _make_folders(directory or ".")
             self._aside = os.path.join(directory, _sibling_name(name))
             self._file = open(self._aside, "wb")
             return self
@@ -89,63 +96,70 @@ class StagedWrite:
     def write(self, data: bytes | bytearray | memoryview) -> int:
         """Append ``data`` to the staged object."""
         written = self._file.write(data)
-        self.bytes_written += len(data)
         return int(written) if written is not None else len(data)
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        if exc_type is None:
-            self._publish()
-        else:
+        if exc_type is not None:
             self._abandon()
+            return
+        try:
+            self._publish()
+        except BaseException:
+            self._abandon()
+            raise
 
     def _publish(self) -> None:
+        self._file.close()  # for "buffered", the final flush commits the parts/blocks
         if self._strategy == "local":
-            self._file.close()
-            assert self._aside is not None
-            os.replace(self._aside, self.path.path)
-        elif self._strategy == "buffered":
-            self._file.close()  # the final flush commits the parts/blocks
-        else:
-            self._file.close()
+            os.replace(str(self._aside), self.path.path)
+        elif self._strategy == "aside":
             self.path.fs.mv(self._aside, self.path.path)
 
     def _abandon(self) -> None:
         # Best effort: the original error matters more than a failed clean-up.
         try:
-            if self._strategy == "buffered":
-                with contextlib.suppress(Exception):
-                    self._file.discard()
-                self._file.closed = True  # close() would publish what was staged
-            else:
-                with contextlib.suppress(Exception):
-                    self._file.close()
-                if self._strategy == "local" and self._aside:
-                    with contextlib.suppress(FileNotFoundError):
-                        os.remove(self._aside)
-                elif self._aside:
+            self._drop_file()
+            if self._strategy == "local":
+                with contextlib.suppress(FileNotFoundError):
+                    os.remove(str(self._aside))
+                _remove_empty_folders(self._created_folders)
+            elif self._strategy == "aside":
+                with contextlib.suppress(FileNotFoundError):
                     self.path.fs.rm(self._aside)
         except Exception:
             log.warning("Could not clean up the staged copy of %s", self.path, exc_info=True)
 
+    def _drop_file(self) -> None:
+        from fsspec.spec import AbstractBufferedFile
 
-class DiscardingWrite:
-    """A sink with :class:`StagedWrite`'s interface that keeps nothing: counts the bytes only.
+        if isinstance(self._file, AbstractBufferedFile):
+            # fsspec's close() runs the final commit even after an error (and __del__ calls it):
+            # discard instead (s3fs aborts its multipart upload) and mark the file closed.
+            with contextlib.suppress(Exception):
+                self._file.discard()
+            self._file.closed = True
+        else:
+            with contextlib.suppress(Exception):
+                self._file.close()
 
-    Used to recompute what a transfer would write (its digest) without touching the destination.
-    """
 
-    def __init__(self) -> None:
-        self.bytes_written = 0
+def _make_folders(directory: str) -> list[str]:
+    """Create ``directory`` and its missing parents; return those created, deepest first."""
+    missing: list[str] = []
+    folder = Path(directory).absolute()
+    while not folder.exists() and folder != folder.parent:
+        missing.append(str(folder))
+        folder = folder.parent
+    os.makedirs(directory, exist_ok=True)
+    return missing
 
-    def __enter__(self) -> DiscardingWrite:
-        return self
 
-    def __exit__(self, *exc_info: object) -> None:
-        return None
-
-    def write(self, data: bytes | bytearray | memoryview) -> int:
-        """Count ``data`` and drop it."""
-        self.bytes_written += len(data)
-        return len(data)
+def _remove_empty_folders(folders: list[str]) -> None:
+    """Remove the folders a failed write created, deepest first, stopping at one now in use."""
+    for folder in folders:
+        try:
+            os.rmdir(folder)
+        except OSError:  # another writer put something there meanwhile: leave it and its parents
+            return

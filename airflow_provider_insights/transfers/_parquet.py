@@ -13,17 +13,17 @@ starts, with an error saying how to install it.
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 from collections.abc import Iterator
 from typing import Any
 
 from airflow_provider_insights.exceptions import PartnerInsightsConfigError, PartnerInsightsValidationError
 
-DEFAULT_BLOCK_SIZE = 4 << 20
+#: CSV bytes pyarrow parses at a time (one record batch): big enough for its parallel parser.
+CSV_BLOCK_BYTES = 4 << 20
 # Arrow bytes gathered before a row group is written: readers want row groups of megabytes, not
 # one per CSV block, and memory stays bounded by this (not by the report).
-DEFAULT_ROW_GROUP_BYTES = 32 << 20
+ROW_GROUP_BYTES = 32 << 20
 
 
 def import_pyarrow() -> tuple[Any, Any, Any]:
@@ -83,36 +83,6 @@ class ChunkReader(io.RawIOBase):
         return len(piece)
 
 
-class HashingSink(io.RawIOBase):
-    """A write-only file that hashes and counts what it passes on to ``target.write``.
-
-    :param target: anything with ``write(bytes)``.
-    """
-
-    def __init__(self, target: Any) -> None:
-        super().__init__()
-        self._target = target
-        self.sha256 = hashlib.sha256()
-        self.size = 0
-
-    def writable(self) -> bool:
-        return True
-
-    def write(self, data: Any) -> int:
-        view = memoryview(data)
-        self.sha256.update(view)
-        self._target.write(view)
-        self.size += len(view)
-        return len(view)
-
-    def tell(self) -> int:
-        return self.size
-
-    def close(self) -> None:
-        # The target is published (or discarded) by its owner, never by pyarrow closing us.
-        self.flush()
-
-
 def read_header(chunks: Iterator[bytes], delimiter: str) -> tuple[list[str], bytes]:
     """Read the header record from the start of ``chunks``.
 
@@ -143,17 +113,18 @@ def convert_to_parquet(
     target: Any,
     *,
     delimiter: str = ",",
-    block_size: int = DEFAULT_BLOCK_SIZE,
-    row_group_bytes: int = DEFAULT_ROW_GROUP_BYTES,
-) -> tuple[int, str, int]:
-    """Convert decoded CSV/TSV ``chunks`` into Parquet written to ``target.write``.
+    block_size: int = CSV_BLOCK_BYTES,
+    row_group_bytes: int = ROW_GROUP_BYTES,
+) -> int:
+    """Convert decoded CSV/TSV ``chunks`` into Parquet written to ``target``.
 
     :param chunks: the decoded report bytes, in order (header first).
-    :param target: where the Parquet bytes go (a staged upload).
+    :param target: a writable binary file the Parquet bytes go to (a ``HashingWriter`` over the
+        staged upload: it hashes them, and pyarrow closing it does not publish anything).
     :param delimiter: ``","`` for CSV, ``"\\t"`` for TSV.
     :param block_size: CSV bytes parsed at a time (one record batch).
     :param row_group_bytes: Arrow bytes gathered into one row group (the last may be smaller).
-    :return: ``(rows, sha256 hex of the Parquet bytes, Parquet size)``.
+    :return: the number of rows written.
     """
     pa, pa_csv, pa_parquet = import_pyarrow()
     names, head = read_header(chunks, delimiter)
@@ -167,11 +138,10 @@ def convert_to_parquet(
             quoted_strings_can_be_null=False,
         ),
     )
-    sink = HashingSink(target)
     rows = 0
     pending: list[Any] = []
     pending_bytes = 0
-    with pa_parquet.ParquetWriter(sink, reader.schema, compression="snappy") as writer:
+    with pa_parquet.ParquetWriter(target, reader.schema, compression="snappy") as writer:
         for batch in reader:
             pending.append(batch)
             pending_bytes += batch.nbytes
@@ -181,7 +151,7 @@ def convert_to_parquet(
                 pending, pending_bytes = [], 0
         if pending:
             _write_row_group(pa, writer, pending)
-    return rows, sink.sha256.hexdigest(), sink.size
+    return rows
 
 
 def _write_row_group(pa: Any, writer: Any, batches: list[Any]) -> None:

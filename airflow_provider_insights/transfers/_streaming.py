@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 UTF8_BOM = b"\xef\xbb\xbf"
 # Measured on the bench: 1 MiB reads keep the download thread and the writer in step better than
 # 4 MiB ones (finer pipelining, buffers reused from the heap instead of fresh mappings).
-DEFAULT_CHUNK_SIZE = 1 << 20
+DOWNLOAD_CHUNK_BYTES = 1 << 20
 
 
 #: Ceiling of the wait before reopening a link after a drop, however many drops in a row.
@@ -56,7 +56,7 @@ class SecureLinkDownload:
         link: str,
         *,
         refresh_link: Callable[[], str],
-        chunk_size: int = DEFAULT_CHUNK_SIZE,
+        chunk_size: int = DOWNLOAD_CHUNK_BYTES,
         max_attempts: int = 5,
         on_event: Callable[[str], None] | None = None,
         label: str = "the report",

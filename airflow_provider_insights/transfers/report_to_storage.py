@@ -7,10 +7,9 @@ local filesystem...): no storage client code lives here, fsspec does the talking
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from airflow.sdk import BaseOperator
 
@@ -20,7 +19,8 @@ from airflow_provider_insights.exceptions import (
     PartnerInsightsValidationError,
 )
 from airflow_provider_insights.operators._base import PartnerInsightsHookMixin
-from airflow_provider_insights.transfers._streaming import DEFAULT_CHUNK_SIZE
+from airflow_provider_insights.transfers._destination import asset_uri, is_folder
+from airflow_provider_insights.transfers._streaming import DOWNLOAD_CHUNK_BYTES
 
 if TYPE_CHECKING:
     from airflow.sdk import Context, ObjectStoragePath
@@ -29,15 +29,6 @@ if TYPE_CHECKING:
 
 OUTPUT_FORMATS = ("csv", "tsv", "parquet")
 _DELIMITERS = {"csv": ",", "tsv": "\t"}
-
-
-def _asset_uri(destination: str) -> str:
-    """The destination URI without the ``conn_id@`` part (an Asset names data, not credentials)."""
-    parts = urlsplit(destination)
-    if not parts.scheme:
-        return destination
-    host = parts.netloc.rpartition("@")[2]
-    return urlunsplit((parts.scheme, host, parts.path, "", ""))
 
 
 def _is_templated(value: Any) -> bool:
@@ -52,12 +43,18 @@ class PartnerInsightsReportToStorageOperator(PartnerInsightsHookMixin, BaseOpera
     ``allowed_download_hosts``. The file is streamed in chunks: a dropped connection resumes with
     a Range request, an expired link (403) is refreshed by reading the execution again, both a
     bounded number of times. The destination appears only when the whole file is written; on any
-    failure it is left as it was.
+    failure it is left as it was, and nothing staged is left beside it.
+
+    The destination is checked before anything is downloaded: an empty one, a file URL with a host
+    (``file://tmp/x`` for ``file:///tmp/x``), a relative path, an unknown scheme, a connection that
+    does not exist, a missing bucket or container and an existing folder are refused, naming
+    ``destination`` or ``destination_conn_id``.
 
     Returns ``{"uri", "bytes", "sha256", "rows", "format"}``: the destination (without any
     connection id), the size and SHA-256 of what was written, the row count (Parquet only, else
-    ``None``) and the output format. A destination given without templates is declared as an
-    outlet ``Asset`` so that other DAGs can be scheduled on it.
+    ``None``) and the output format; plus ``"data_redacted": True`` when the service marked the
+    execution's data as redacted (also logged as a warning). A destination given without
+    templates is declared as an outlet ``Asset`` so that other DAGs can be scheduled on it.
 
     :param report_id: the report whose file to copy. Templated.
     :param destination: where to write, as a URI (``s3://bucket/key``, ``abfs://container/key``,
@@ -100,7 +97,7 @@ class PartnerInsightsReportToStorageOperator(PartnerInsightsHookMixin, BaseOpera
         output_format: str = "csv",
         overwrite: bool = False,
         strip_bom: bool = True,
-        chunk_size: int = DEFAULT_CHUNK_SIZE,
+        chunk_size: int = DOWNLOAD_CHUNK_BYTES,
         max_attempts: int = 5,
         progress_interval: float = 5.0,
         partner_insights_conn_id: str = "partner_insights_default",
@@ -123,18 +120,21 @@ class PartnerInsightsReportToStorageOperator(PartnerInsightsHookMixin, BaseOpera
     def _declare_outlet(self) -> None:
         # Only a destination known at parse time can be an outlet: a templated one has no URI yet.
         text = str(self.destination)
-        if _is_templated(text) or text.endswith("/"):
-            return
+        if not text.strip() or _is_templated(text) or is_folder(text):
+            return  # a blank destination is refused when the task runs, naming the field
         from airflow.sdk import Asset
 
-        uri = _asset_uri(text)
+        uri = asset_uri(text)
         if not any(getattr(outlet, "uri", None) == uri for outlet in self.outlets):
             self.outlets = [*self.outlets, Asset(uri)]
 
     # ----------------------------------------------------------------------------------------
 
     def execute(self, context: Context) -> dict[str, Any]:
+        from airflow_provider_insights.transfers._destination import check_destination
+
         output_format = self._checked_format()
+        check_destination(self.destination, self.destination_conn_id)
         execution = self._read_execution(self.execution_id)
         self._check_served_format(execution, output_format)
         path = self._destination_path(execution, output_format)
@@ -144,12 +144,13 @@ class PartnerInsightsReportToStorageOperator(PartnerInsightsHookMixin, BaseOpera
             "Copying report %s execution %s to %s as %s",
             self.report_id,
             execution.execution_id,
-            _asset_uri(str(path)),
+            asset_uri(str(path)),
             output_format,
         )
         result = self._transfer(link, execution, path, output_format, write=not kept)
         if kept:
             self._accept_identical(path, result)
+        self._note_redaction(execution, result)
         self._record_asset_event(context, result)
         self._lineage = (execution.execution_id, result["uri"])
         return result
@@ -177,6 +178,7 @@ class PartnerInsightsReportToStorageOperator(PartnerInsightsHookMixin, BaseOpera
             what = f"a completed execution of report {self.report_id}"
         if execution is None:
             raise PartnerInsightsNotFoundError(404, f"the service has no {what}")
+        # TODO(lead): use the shared decision function (done / failed / still waiting) from models.py.
         if not execution.is_completed:
             if execution.is_waiting:
                 raise PartnerInsightsValidationError(
@@ -200,42 +202,58 @@ class PartnerInsightsReportToStorageOperator(PartnerInsightsHookMixin, BaseOpera
             )
 
     def _destination_path(self, execution: Execution, output_format: str) -> ObjectStoragePath:
-        from airflow.sdk import ObjectStoragePath
+        from airflow_provider_insights.transfers._destination import destination_path
 
-        destination = self.destination
-        if isinstance(destination, str) and destination.endswith("/"):
-            destination = f"{destination}{self.report_id}_{execution.execution_id}.{output_format}"
-        if isinstance(destination, ObjectStoragePath) and self.destination_conn_id is None:
-            return destination
-        return ObjectStoragePath(destination, conn_id=self.destination_conn_id)
+        return destination_path(
+            self.destination,
+            self.destination_conn_id,
+            file_name=f"{self.report_id}_{execution.execution_id}.{output_format}",
+        )
 
     def _existing_to_keep(self, path: ObjectStoragePath, context: Context) -> bool:
         """Whether an existing destination must be kept (``overwrite=False``); refuse it on a first try.
 
-        On a retry the object may be this task's own output from a try that died before recording
-        success: it is then compared with what this execution produces instead of refused.
+        The store is asked in any case: a missing bucket or a folder at the destination is refused
+        here, before downloading. On a retry the object may be this task's own output from a try
+        that died before recording success: it is then compared with what this execution produces
+        instead of refused.
         """
-        if self.overwrite or not path.exists():
+        from airflow_provider_insights.transfers._destination import existing_object
+
+        if not existing_object(path) or self.overwrite:
             return False
         ti = context.get("ti") if context else None
         if getattr(ti, "try_number", 1) > 1:
-            self.log.info("%s exists; retry: checking it is this execution's output", _asset_uri(str(path)))
+            self.log.info("%s exists; retry: checking it is this execution's output", asset_uri(str(path)))
             return True
         raise PartnerInsightsValidationError(
-            "destination", f"{_asset_uri(str(path))} already exists; set overwrite=True to replace it"
+            "destination", f"{asset_uri(str(path))} already exists; set overwrite=True to replace it"
         )
 
     def _accept_identical(self, path: ObjectStoragePath, result: dict[str, Any]) -> None:
-        digest = hashlib.sha256()
-        with path.open("rb") as existing:
-            while block := existing.read(self.chunk_size):
-                digest.update(block)
-        if digest.hexdigest() != result["sha256"]:
+        from airflow_provider_insights.transfers._digest import HashingWriter
+
+        existing = HashingWriter()
+        with path.open("rb") as stored:
+            existing.write_all(stored, block_bytes=self.chunk_size)
+        if existing.sha256 != result["sha256"]:
             raise PartnerInsightsValidationError(
                 "destination",
                 f"{result['uri']} already exists with other content; set overwrite=True to replace it",
             )
         self.log.info("%s already holds this execution's output (an earlier try wrote it)", result["uri"])
+
+    def _note_redaction(self, execution: Execution, result: dict[str, Any]) -> None:
+        # TODO(lead): read execution.data_redacted once models.Execution carries it.
+        if not getattr(execution, "data_redacted", False):
+            return
+        self.log.warning(
+            "Report %s execution %s: the service marked its data as redacted (dataRedacted: true); "
+            "some values were withheld from the file, which is copied as served",
+            self.report_id,
+            execution.execution_id,
+        )
+        result["data_redacted"] = True
 
     def _link_of(self, execution: Execution) -> str:
         from airflow_provider_insights.hooks.redaction import mask_secure_link
@@ -258,7 +276,10 @@ class PartnerInsightsReportToStorageOperator(PartnerInsightsHookMixin, BaseOpera
     def _transfer(
         self, link: str, execution: Execution, path: ObjectStoragePath, output_format: str, *, write: bool = True
     ) -> dict[str, Any]:
-        from airflow_provider_insights.transfers._atomic import DiscardingWrite, StagedWrite
+        from contextlib import nullcontext
+
+        from airflow_provider_insights.transfers._atomic import StagedWrite
+        from airflow_provider_insights.transfers._digest import HashingWriter
         from airflow_provider_insights.transfers._streaming import Prefetch, ProgressLog, SecureLinkDownload
 
         label = f"report {self.report_id} execution {execution.execution_id}"
@@ -272,41 +293,42 @@ class PartnerInsightsReportToStorageOperator(PartnerInsightsHookMixin, BaseOpera
             label=label,
         )
         progress = ProgressLog(self.log, interval=self.progress_interval)
-        decoded = self._decoded_chunks(download, progress, label)
-        digest = hashlib.sha256()
-        # The download starts first: it runs while the destination's filesystem is being set up.
-        sink = StagedWrite(path) if write else DiscardingWrite()
-        with Prefetch(decoded) as chunks, sink as staged:
-            if output_format == "parquet":
-                from airflow_provider_insights.transfers._parquet import convert_to_parquet
-
-                delimiter = _DELIMITERS.get((execution.format or "csv").lower(), ",")
-                rows, sha256, size = convert_to_parquet(iter(chunks), staged, delimiter=delimiter)
-                rows_or_none: int | None = rows
-            else:
-                # Hashing here rather than in the download thread keeps the two threads balanced:
-                # that one decrypts, this one hashes and writes (both release the GIL).
-                for chunk in chunks:
-                    digest.update(chunk)
-                    staged.write(chunk)
-                sha256, size, rows_or_none = digest.hexdigest(), staged.bytes_written, None
+        # The download starts first: it runs while the destination's upload is being opened.
+        # Without ``write`` nothing is kept: only the digest of what would be written is wanted.
+        sink: Any = StagedWrite(path) if write else nullcontext()
+        with Prefetch(self._decoded_chunks(download, progress, label)) as chunks, sink as staged:
+            # Hashing in this thread rather than the download's keeps the two balanced: that one
+            # decrypts, this one hashes and writes (both release the GIL).
+            out = HashingWriter(staged)
+            rows = self._write_output(iter(chunks), out, execution, output_format)
         progress.finish(download.offset, download.total_length)
         self.log.info(
             "%s %d bytes (sha256 %s) for %s after %d resumes and %d link refreshes",
             "Wrote" if write else "Recomputed",
-            size,
-            sha256,
-            _asset_uri(str(path)),
+            out.size,
+            out.sha256,
+            asset_uri(str(path)),
             download.resumes,
             download.refreshes,
         )
         return {
-            "uri": _asset_uri(str(path)),
-            "bytes": size,
-            "sha256": sha256,
-            "rows": rows_or_none,
+            "uri": asset_uri(str(path)),
+            "bytes": out.size,
+            "sha256": out.sha256,
+            "rows": rows,
             "format": output_format,
         }
+
+    def _write_output(self, chunks: Iterator[bytes], out: Any, execution: Execution, output_format: str) -> int | None:
+        """Write the decoded report to ``out`` as ``output_format``; return the row count (Parquet only)."""
+        if output_format != "parquet":
+            for chunk in chunks:
+                out.write(chunk)
+            return None
+        from airflow_provider_insights.transfers._parquet import convert_to_parquet
+
+        delimiter = _DELIMITERS.get((execution.format or "csv").lower(), ",")
+        return convert_to_parquet(chunks, out, delimiter=delimiter)
 
     def _decoded_chunks(self, download: Any, progress: Any, label: str) -> Iterator[bytes]:
         from airflow_provider_insights.transfers._streaming import Decoder
@@ -339,7 +361,8 @@ class PartnerInsightsReportToStorageOperator(PartnerInsightsHookMixin, BaseOpera
             return
         for outlet in self.outlets:
             if isinstance(outlet, Asset) and outlet.uri == result["uri"]:
-                outlet_events[outlet].extra.update({key: result[key] for key in ("bytes", "sha256", "rows", "format")})
+                extra = ("bytes", "sha256", "rows", "format", "data_redacted")
+                outlet_events[outlet].extra.update({key: result[key] for key in extra if key in result})
 
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
         """OpenLineage: the report as input, the destination as output (None without OpenLineage).

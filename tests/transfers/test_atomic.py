@@ -67,3 +67,22 @@ def test_local_staging_file_is_a_hidden_sibling_replaced_atomically(local_store)
         assert len(siblings) == 1 and siblings[0].startswith(".report.csv.") and siblings[0].endswith(".partial")
         assert not (local_store.root / "dir" / "report.csv").exists()
     assert os.listdir(local_store.root / "dir") == ["report.csv"]
+
+
+def test_a_failed_publish_leaves_no_staged_copy(local_store):
+    path = _path(local_store, "dir/report.csv")
+    with pytest.raises(IsADirectoryError), StagedWrite(path) as staged:
+        staged.write(b"a,b\n")
+        # Another writer made the destination a folder meanwhile: the final os.replace fails.
+        (local_store.root / "dir" / "report.csv").mkdir()
+    assert os.listdir(local_store.root / "dir") == ["report.csv"]
+    assert not any(name.endswith(".partial") for name in os.listdir(local_store.root / "dir"))
+
+
+def test_a_failed_write_removes_the_folders_it_created_and_only_those(local_store):
+    (local_store.root / "kept").mkdir()
+    path = _path(local_store, "kept/new/deeper/report.csv")
+    with pytest.raises(Boom), StagedWrite(path) as staged:
+        staged.write(b"a,b\n")
+        raise Boom("interrupted")
+    assert [str(p.relative_to(local_store.root)) for p in local_store.root.rglob("*")] == ["kept"]

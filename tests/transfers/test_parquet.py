@@ -7,6 +7,7 @@ import io
 
 import pytest
 
+from airflow_provider_insights.transfers._digest import HashingWriter
 from airflow_provider_insights.transfers._parquet import ChunkReader, convert_to_parquet
 
 pq = pytest.importorskip("pyarrow.parquet")
@@ -34,10 +35,10 @@ def _csv(rows: int) -> bytes:
 def test_row_groups_are_bounded_in_size_and_share_one_string_schema():
     data = _csv(60_000)
     sink = _Sink()
+    hashed = HashingWriter(sink)
 
-    rows, sha256, size = convert_to_parquet(
-        iter(_chunks(data, 100_000)), sink, block_size=256 << 10, row_group_bytes=1 << 20
-    )
+    rows = convert_to_parquet(iter(_chunks(data, 100_000)), hashed, block_size=256 << 10, row_group_bytes=1 << 20)
+    sha256, size = hashed.sha256, hashed.size
 
     written = sink.buffer.getvalue()
     parquet = pq.ParquetFile(io.BytesIO(written))
@@ -54,7 +55,7 @@ def test_tiny_chunks_still_make_full_csv_blocks_and_one_row_group():
     # Chunks far smaller than a row (a resume, a small gzip output) must not become CSV blocks:
     # pyarrow refuses a row that straddles two block boundaries.
     sink = _Sink()
-    rows, _sha256, _size = convert_to_parquet(iter(_chunks(_csv(1000), 7)), sink, block_size=4096)
+    rows = convert_to_parquet(iter(_chunks(_csv(1000), 7)), HashingWriter(sink), block_size=4096)
 
     parquet = pq.ParquetFile(io.BytesIO(sink.buffer.getvalue()))
     assert rows == parquet.metadata.num_rows == 1001

@@ -9,6 +9,7 @@ import hashlib
 import io
 import logging
 import sys
+from typing import Any
 
 import pytest
 
@@ -336,3 +337,49 @@ def test_a_retry_still_refuses_other_content(sb, report, store, key):
         retry.execute(context={"ti": _RetryTi()})  # type: ignore[arg-type]
 
     assert store.read_bytes(key) == b"previous\r\n"
+
+
+def _marked_redacted(read: Any) -> Any:
+    """Wrap a hook read so that the execution it returns carries ``dataRedacted: true``."""
+
+    def read_redacted(*args: Any, **kwargs: Any) -> Any:
+        execution = read(*args, **kwargs)
+        object.__setattr__(execution, "data_redacted", True)  # a frozen dataclass
+        return execution
+
+    return read_redacted
+
+
+def test_data_redacted_is_a_warning_and_part_of_the_result(sb, report, local_store, monkeypatch, capfd):
+    # The sandbox always answers dataRedacted: false; the execution read is real, only the flag is
+    # set on what the hook returns.
+    from airflow_provider_insights.transfers.report_to_storage import PartnerInsightsReportToStorageOperator
+
+    operator = PartnerInsightsReportToStorageOperator(
+        task_id="transfer_redacted", report_id=report.report_id, destination=local_store.url("r.csv")
+    )
+    monkeypatch.setattr(operator.hook, "get_latest_execution", _marked_redacted(operator.hook.get_latest_execution))
+
+    result = operator.execute(context={})  # type: ignore[arg-type]
+
+    assert result["data_redacted"] is True
+    assert {"uri", "bytes", "sha256", "rows", "format"} <= result.keys()
+    captured = capfd.readouterr()
+    warning = [line for line in (captured.out + captured.err).splitlines() if "dataRedacted: true" in line]
+    assert warning and "warning" in warning[0].lower() and report.execution_id in warning[0]
+
+
+def test_a_retry_keeps_identical_parquet_output_of_an_earlier_try(sb, report, local_store):
+    # The digest of the stored object and of the conversion are one computation.
+    from airflow_provider_insights.transfers.report_to_storage import PartnerInsightsReportToStorageOperator
+
+    first = run_transfer(report_id=report.report_id, destination=local_store.url("r.parquet"), output_format="parquet")
+    retry = PartnerInsightsReportToStorageOperator(
+        task_id="transfer_retry",
+        report_id=report.report_id,
+        destination=local_store.url("r.parquet"),
+        output_format="parquet",
+    )
+
+    assert retry.execute(context={"ti": _RetryTi()}) == first  # type: ignore[arg-type]
+    assert hashlib.sha256(local_store.read_bytes("r.parquet")).hexdigest() == first["sha256"]
