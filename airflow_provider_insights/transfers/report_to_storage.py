@@ -168,7 +168,7 @@ class PartnerInsightsReportToStorageOperator(PartnerInsightsHookMixin, BaseOpera
         return output_format
 
     def _read_execution(self, execution_id: str | None) -> Execution:
-        from airflow_provider_insights.models import ExecutionStatus
+        from airflow_provider_insights.models import ExecutionState, ExecutionStatus
 
         if execution_id:
             execution = self.hook.get_execution(self.report_id, execution_id)
@@ -178,15 +178,15 @@ class PartnerInsightsReportToStorageOperator(PartnerInsightsHookMixin, BaseOpera
             what = f"a completed execution of report {self.report_id}"
         if execution is None:
             raise PartnerInsightsNotFoundError(404, f"the service has no {what}")
-        # TODO(lead): use the shared decision function (done / failed / still waiting) from models.py.
-        if not execution.is_completed:
-            if execution.is_waiting:
-                raise PartnerInsightsValidationError(
-                    "execution_id",
-                    f"execution {execution.execution_id} is still {execution.execution_status}; "
-                    "wait for it with PartnerInsightsReportExecutionSensor",
-                    allowed="Completed",
-                )
+        state = execution.state
+        if state is ExecutionState.WAITING:
+            raise PartnerInsightsValidationError(
+                "execution_id",
+                f"execution {execution.execution_id} is still {execution.execution_status}; "
+                "wait for it with PartnerInsightsReportExecutionSensor",
+                allowed="Completed",
+            )
+        if state is ExecutionState.FAILED:
             raise PartnerInsightsExecutionFailedError(
                 self.report_id, execution.execution_id, execution.execution_status, execution.message
             )
@@ -244,8 +244,7 @@ class PartnerInsightsReportToStorageOperator(PartnerInsightsHookMixin, BaseOpera
         self.log.info("%s already holds this execution's output (an earlier try wrote it)", result["uri"])
 
     def _note_redaction(self, execution: Execution, result: dict[str, Any]) -> None:
-        # TODO(lead): read execution.data_redacted once models.Execution carries it.
-        if not getattr(execution, "data_redacted", False):
+        if not execution.data_redacted:
             return
         self.log.warning(
             "Report %s execution %s: the service marked its data as redacted (dataRedacted: true); "

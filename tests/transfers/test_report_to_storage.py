@@ -9,7 +9,6 @@ import hashlib
 import io
 import logging
 import sys
-from typing import Any
 
 import pytest
 
@@ -339,26 +338,13 @@ def test_a_retry_still_refuses_other_content(sb, report, store, key):
     assert store.read_bytes(key) == b"previous\r\n"
 
 
-def _marked_redacted(read: Any) -> Any:
-    """Wrap a hook read so that the execution it returns carries ``dataRedacted: true``."""
-
-    def read_redacted(*args: Any, **kwargs: Any) -> Any:
-        execution = read(*args, **kwargs)
-        object.__setattr__(execution, "data_redacted", True)  # a frozen dataclass
-        return execution
-
-    return read_redacted
-
-
-def test_data_redacted_is_a_warning_and_part_of_the_result(sb, report, local_store, monkeypatch, capfd):
-    # The sandbox always answers dataRedacted: false; the execution read is real, only the flag is
-    # set on what the hook returns.
+def test_data_redacted_is_a_warning_and_part_of_the_result(sb, set_profile, report, local_store, capfd):
     from airflow_provider_insights.transfers.report_to_storage import PartnerInsightsReportToStorageOperator
 
     operator = PartnerInsightsReportToStorageOperator(
         task_id="transfer_redacted", report_id=report.report_id, destination=local_store.url("r.csv")
     )
-    monkeypatch.setattr(operator.hook, "get_latest_execution", _marked_redacted(operator.hook.get_latest_execution))
+    set_profile(data_redacted=True)
 
     result = operator.execute(context={})  # type: ignore[arg-type]
 
