@@ -17,7 +17,7 @@ Owns three rules:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_insights.datetimes import API_DATETIME_FORMAT, parse_datetime
@@ -123,8 +123,8 @@ def run_period_window(context: Context | None) -> QueryWindow:
     :param context: the task's context.
     """
     context = context or {}  # type: ignore[assignment]
-    start = parse_datetime("data_interval_start", context.get("data_interval_start"))
-    end = parse_datetime("data_interval_end", context.get("data_interval_end"))
+    start = _plain(parse_datetime("data_interval_start", context.get("data_interval_start")))
+    end = _plain(parse_datetime("data_interval_end", context.get("data_interval_end")))
     timetable = getattr(context.get("dag"), "timetable", None)
     if start is None or end is None or not _is_periodic(timetable):
         return QueryWindow(None, None, "the run has no scheduled period")
@@ -171,4 +171,11 @@ def last_complete_period(timetable: Any, moment: datetime) -> tuple[datetime, da
         )
     current = align_to_prev(pendulum.instance(moment))
     previous = get_prev(current)
-    return parse_datetime("period start", previous), parse_datetime("period end", current)  # type: ignore[return-value]
+    return _plain(previous), _plain(current)  # type: ignore[return-value]
+
+
+def _plain(moment: datetime | None) -> datetime | None:
+    """A standard-library aware UTC datetime: pendulum's arithmetic drops a ``datetime.timezone``."""
+    if moment is None:
+        return None
+    return datetime.fromtimestamp(moment.timestamp(), tz=timezone.utc)

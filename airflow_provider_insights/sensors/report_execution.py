@@ -38,7 +38,9 @@ def execution_failed(report_id: str, decision: WaitDecision, execution_id: str |
     :param execution_id: the execution asked for, if any.
     """
     execution = decision.execution
-    status = decision.execution_status or (f"none (report {decision.report_status})" if decision.report_status else "none")
+    status = decision.execution_status or (
+        f"none (report {decision.report_status})" if decision.report_status else "none"
+    )
     message = decision.reason + (f": {execution.message}" if execution is not None and execution.message else "")
     return PartnerInsightsExecutionFailedError(
         report_id, execution.execution_id if execution is not None else execution_id, status, message

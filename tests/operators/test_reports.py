@@ -66,7 +66,7 @@ def test_one_off_report_with_data_window(sb, insights_conn, query_id):
 
     [report] = [r for r in reports(sb, query_id) if r["reportId"] == report_id]
     assert report["queryId"] == query_id
-    assert report["reportName"].startswith(f"daily revenue {query_id[:8]} ")
+    assert report["reportName"].startswith(f"daily revenue {query_id[:8]}-")  # parts joined with "-"
     assert context["ti"].xcoms["report_id"] == report_id
 
 
