@@ -1,9 +1,10 @@
 """Daily extract: yesterday's Partner Insights rows, as one CSV file per day in your storage.
 
 Each run asks the API for exactly its own data interval (a one-off ``ExecuteNow`` report whose
-``QueryStartTime``/``QueryEndTime`` are the run's interval, taken by the operator itself), waits for the execution without holding a
-worker slot (deferrable sensor), streams the file from the secure link to the destination, then
-deletes the one-off report whatever happened, so nothing piles up in Partner Center.
+``QueryStartTime``/``QueryEndTime`` are the run's interval, taken by the operator itself), waits for
+the execution without holding a worker slot (deferrable sensor), streams the file from the secure
+link to the destination, then deletes the one-off report whatever happened, so nothing piles up in
+Partner Center.
 
 Where the file goes is read from the environment when the DAG is parsed, so that the Asset the DAG
 declares names the place it really writes to:

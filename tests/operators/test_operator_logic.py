@@ -1,27 +1,14 @@
-"""The operators' own decisions, server-free (scripted hook): reuse rules, names, ids, callbacks, connection id."""
+"""The operators' own decisions, server-free (scripted hook): reuse rules, names, ids, callbacks."""
 
 from __future__ import annotations
 
-import inspect
 from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from airflow_provider_insights.connection import DEFAULT_CONN_ID
 from airflow_provider_insights.exceptions import PartnerInsightsValidationError
 from airflow_provider_insights.models import Report
-from airflow_provider_insights.operators._base import UI_COLOR, PartnerInsightsHookMixin
-from airflow_provider_insights.operators.queries import (
-    PartnerInsightsCreateQueryOperator,
-    PartnerInsightsDeleteQueryOperator,
-)
-from airflow_provider_insights.operators.reports import (
-    PartnerInsightsCreateReportOperator,
-    PartnerInsightsDeleteReportOperator,
-    PartnerInsightsPauseReportOperator,
-    PartnerInsightsResumeReportOperator,
-    run_scoped_name,
-)
+from airflow_provider_insights.operators import queries, reports
 from airflow_provider_insights.sensors.report_execution import PartnerInsightsReportExecutionSensor
 from tests.operators.helpers import task_context
 from tests.operators.scripted import ScriptedHook, failed_inactive, waiting
@@ -40,7 +27,7 @@ def scripted(operator, hook):
 def recurring(hook, **kwargs):
     kwargs.setdefault("start_time", datetime.now(timezone.utc) + timedelta(hours=5))
     kwargs.setdefault("recurrence_interval", 24)
-    operator = PartnerInsightsCreateReportOperator(
+    operator = reports.PartnerInsightsCreateReportOperator(
         task_id="create_report", report_name=NAME, query_id="q", execute_now=False, **kwargs
     )
     return scripted(operator, hook)
@@ -109,37 +96,31 @@ def test_an_active_report_of_another_query_is_refused_not_deleted():
     assert not hook.called("delete_report") and not hook.called("create_report")
 
 
-def test_a_one_off_report_whose_report_turned_inactive_without_a_completed_run_is_replaced():
+@pytest.mark.parametrize(
+    ("status", "decision", "reused"),
+    [("Inactive", failed_inactive(), False), ("Active", waiting(), True)],
+    ids=["inactive without a completed run: replaced", "still running: reused"],
+)
+def test_a_one_off_report_is_reused_unless_its_run_failed(status, decision, reused):
     context = task_context()
-    name = run_scoped_name("daily", context)
-    hook = ScriptedHook(reports=[Report("old", name, "q", report_status="Inactive")], decisions=[failed_inactive()])
+    name = reports.run_scoped_name("daily", context)
+    hook = ScriptedHook(reports=[Report("old", name, "q", report_status=status)], decisions=[decision])
     operator = scripted(
-        PartnerInsightsCreateReportOperator(task_id="create_report", report_name="daily", query_id="q"), hook
+        reports.PartnerInsightsCreateReportOperator(task_id="create_report", report_name="daily", query_id="q"), hook
     )
 
     report_id = operator.execute(context)
 
-    assert report_id != "old"
-    assert hook.called("delete_report") == [(("old",), {})]
-
-
-def test_a_one_off_report_still_running_is_reused():
-    context = task_context()
-    name = run_scoped_name("daily", context)
-    hook = ScriptedHook(reports=[Report("old", name, "q", report_status="Active")], decisions=[waiting()])
-    operator = scripted(
-        PartnerInsightsCreateReportOperator(task_id="create_report", report_name="daily", query_id="q"), hook
-    )
-
-    assert operator.execute(context) == "old"
-    assert not hook.called("create_report")
+    assert (report_id == "old") is reused
+    assert hook.called("delete_report") == ([] if reused else [(("old",), {})])
+    assert bool(hook.called("create_report")) is not reused
 
 
 # -- names ----------------------------------------------------------------------------------------
 
 
 def test_run_scoped_names_join_their_parts_with_a_dash():
-    name = run_scoped_name("customers_and_tenants", task_context())
+    name = reports.run_scoped_name("customers_and_tenants", task_context())
 
     assert " " not in name
     base, digest = name.rsplit("-", 1)
@@ -151,7 +132,7 @@ def test_run_scoped_names_join_their_parts_with_a_dash():
 
 def test_callback_method_is_refused_on_a_cmp_connection_before_any_call():
     hook = ScriptedHook(program="cmp")
-    operator = PartnerInsightsCreateReportOperator(
+    operator = reports.PartnerInsightsCreateReportOperator(
         task_id="r", report_name="n", query_id="q", callback_url="https://x.example/cb", callback_method="POST"
     )
 
@@ -166,7 +147,7 @@ def test_callback_method_is_refused_on_a_cmp_connection_before_any_call():
 def test_a_plain_http_callback_is_accepted_for_mpn_only(program, accepted):
     hook = ScriptedHook(program=program)
     operator = scripted(
-        PartnerInsightsCreateReportOperator(
+        reports.PartnerInsightsCreateReportOperator(
             task_id="r", report_name="n", query_id="q", callback_url="http://x.example/cb"
         ),
         hook,
@@ -184,10 +165,10 @@ def test_a_plain_http_callback_is_accepted_for_mpn_only(program, accepted):
 # -- ids ------------------------------------------------------------------------------------------
 
 ID_TASKS = [
-    (PartnerInsightsDeleteReportOperator, "report_id"),
-    (PartnerInsightsPauseReportOperator, "report_id"),
-    (PartnerInsightsResumeReportOperator, "report_id"),
-    (PartnerInsightsDeleteQueryOperator, "query_id"),
+    (reports.PartnerInsightsDeleteReportOperator, "report_id"),
+    (reports.PartnerInsightsPauseReportOperator, "report_id"),
+    (reports.PartnerInsightsResumeReportOperator, "report_id"),
+    (queries.PartnerInsightsDeleteQueryOperator, "query_id"),
     (PartnerInsightsReportExecutionSensor, "report_id"),
 ]
 
@@ -217,50 +198,11 @@ def test_an_empty_execution_id_is_refused_by_the_sensor():
 
 def test_a_missing_query_is_refused_naming_it():
     hook = ScriptedHook()
-    operator = scripted(PartnerInsightsCreateQueryOperator(task_id="q", name="n", query=None, validate=False), hook)
+    operator = scripted(
+        queries.PartnerInsightsCreateQueryOperator(task_id="q", name="n", query=None, validate=False), hook
+    )
 
     with pytest.raises(PartnerInsightsValidationError) as raised:
         operator.execute(task_context())
 
     assert raised.value.field == "query" and hook.calls == []
-
-
-# -- connection id, colour, shared constructor -------------------------------------------------------
-
-TASK_CLASSES = {
-    PartnerInsightsCreateQueryOperator: {"name": "n", "query": "SELECT a FROM B"},
-    PartnerInsightsDeleteQueryOperator: {"query_id": "q"},
-    PartnerInsightsCreateReportOperator: {"report_name": "r", "query_id": "q"},
-    PartnerInsightsDeleteReportOperator: {"report_id": "r"},
-    PartnerInsightsPauseReportOperator: {"report_id": "r"},
-    PartnerInsightsResumeReportOperator: {"report_id": "r"},
-    PartnerInsightsReportExecutionSensor: {"report_id": "r"},
-}
-
-
-@pytest.mark.parametrize("task_class", list(TASK_CLASSES), ids=lambda cls: cls.__name__)
-def test_the_connection_id_defaults_to_the_one_constant_and_is_templated(task_class):
-    default = inspect.signature(task_class.__init__).parameters["partner_insights_conn_id"].default
-    assert default == DEFAULT_CONN_ID
-    task = task_class(task_id="t", partner_insights_conn_id="{{ params.conn }}", **TASK_CLASSES[task_class])
-
-    task.render_template_fields({"params": {"conn": "insights_eu"}})
-
-    assert task.partner_insights_conn_id == "insights_eu"
-    assert task.hook.partner_insights_conn_id == "insights_eu"
-
-
-@pytest.mark.parametrize("task_class", list(TASK_CLASSES), ids=lambda cls: cls.__name__)
-def test_the_colour_is_set_in_one_place(task_class):
-    assert task_class.ui_color == UI_COLOR
-    own = [cls for cls in task_class.__mro__ if cls.__module__.startswith("airflow_provider_insights")]
-    assert [cls for cls in own if "ui_color" in vars(cls)] == [PartnerInsightsHookMixin]
-
-
-def test_delete_pause_and_resume_share_one_constructor():
-    constructors = {
-        PartnerInsightsDeleteReportOperator.__init__,
-        PartnerInsightsPauseReportOperator.__init__,
-        PartnerInsightsResumeReportOperator.__init__,
-    }
-    assert len(constructors) == 1
