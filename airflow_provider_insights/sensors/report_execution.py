@@ -29,6 +29,9 @@ from airflow_provider_insights.validation import require_text
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
+#: ``next_method`` of a task that Airflow resumes only to fail it (e.g. its deferral timed out).
+TRIGGER_FAIL_REPR = "__fail__"
+
 
 def execution_failed(report_id: str, decision: WaitDecision, execution_id: str | None = None) -> Exception:
     """The error for a wait that ended in failure, saying what was seen.
@@ -127,6 +130,30 @@ class PartnerInsightsReportExecutionSensor(PartnerInsightsHookMixin, BaseSensorO
             method_name="execute_complete",
             timeout=timedelta(seconds=self.timeout),
         )
+
+    def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None, context: Context) -> Any:
+        """Resume after the deferral; a deferral that timed out says what the service shows now.
+
+        The trigger's own timeout event names what it saw last. When Airflow ends the deferral
+        first (the triggerer was down, say), the worker polls once more to say the same.
+        """
+        try:
+            return super().resume_execution(next_method, next_kwargs, context)
+        except AirflowSensorTimeout as timeout:
+            if next_method != TRIGGER_FAIL_REPR:
+                raise
+            raise AirflowSensorTimeout(f"{timeout}; {self._seen_now()}") from timeout
+
+    def _seen_now(self) -> str:
+        try:
+            decision = self.hook.poll_execution(
+                require_text("report_id", self.report_id),
+                execution_id=self.execution_id or None,
+                generated_after=self._generated_after(),
+            )
+        except Exception as err:  # the timeout is the error to raise: this poll only describes it
+            return f"the report's status could not be read ({type(err).__name__})"
+        return last_seen(decision)
 
     def poke(self, context: Context) -> bool | PokeReturnValue:
         """Check the execution once: done (its id), not yet (False), or raise if the wait failed."""

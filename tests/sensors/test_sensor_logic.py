@@ -78,3 +78,27 @@ def test_a_failed_event_without_an_execution_says_what_was_seen():
         scripted_sensor(ScriptedHook()).execute_complete(task_context(), event)
 
     assert raised.value.status == "none (report Inactive)"
+
+
+def test_a_deferral_that_airflow_timed_out_says_what_the_service_shows():
+    from airflow.sdk.bases.operator import TRIGGER_FAIL_REPR, TriggerFailureReason
+
+    hook = ScriptedHook(decisions=[waiting()])
+
+    with pytest.raises(AirflowSensorTimeout) as raised:
+        scripted_sensor(hook).resume_execution(
+            TRIGGER_FAIL_REPR, {"error": TriggerFailureReason.TRIGGER_TIMEOUT}, task_context()
+        )
+
+    assert "report status Active" in str(raised.value)
+    assert "execution e Pending" in str(raised.value)
+
+
+def test_the_trigger_timeout_event_is_not_polled_again():
+    hook = ScriptedHook()
+    event = {"status": "timeout", "report_id": "r", "execution_id": None, "message": "last seen: report status Active"}
+
+    with pytest.raises(AirflowSensorTimeout, match="last seen: report status Active"):
+        scripted_sensor(hook).resume_execution("execute_complete", {"event": event}, task_context())
+
+    assert hook.calls == []
