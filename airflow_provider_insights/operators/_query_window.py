@@ -44,11 +44,15 @@ class _RunPeriod:
     def __str__(self) -> str:
         return "RUN_PERIOD"
 
+    # One sentinel, compared by identity, even in a copied or pickled task.
     def __deepcopy__(self, memo: Any) -> _RunPeriod:
-        return self  # one sentinel, compared by identity, even in a copied task
+        return self
 
     def __copy__(self) -> _RunPeriod:
         return self
+
+    def __reduce__(self) -> str:
+        return "RUN_PERIOD"
 
 
 #: Default of ``query_start_time``/``query_end_time``: "the period of the DAG run" (see the module).

@@ -14,7 +14,7 @@ from airflow_provider_insights.connection import DEFAULT_CONN_ID
 from airflow_provider_insights.exceptions import PartnerInsightsValidationError
 from airflow_provider_insights.models import ExecutionState
 from airflow_provider_insights.operators._base import PartnerInsightsHookMixin
-from airflow_provider_insights.operators._query_window import RUN_PERIOD, QueryWindow
+from airflow_provider_insights.operators._query_window import RUN_PERIOD
 from airflow_provider_insights.operators._report_spec import (
     MAX_RECURRENCE_INTERVAL,
     MIN_RECURRENCE_INTERVAL,
@@ -297,14 +297,13 @@ class PartnerInsightsCreateReportOperator(PartnerInsightsHookMixin, BaseOperator
         self.hook.delete_report(report.report_id)
 
     def _create(self, name: str, spec: ReportSpec) -> Report:
-        window = spec.window if spec.execute_now else QueryWindow(None, None, "recurring")
         return self.hook.create_report(
             report_name=name,
             query_id=spec.query_id,
             description=self.description,
             execute_now=spec.execute_now,
-            query_start_time=window.start,
-            query_end_time=window.end,
+            query_start_time=spec.window.start,
+            query_end_time=spec.window.end,
             start_time=spec.start_time,
             recurrence_interval=spec.recurrence_interval,
             recurrence_count=spec.recurrence_count,

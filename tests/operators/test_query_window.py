@@ -168,3 +168,14 @@ def test_a_recurring_report_takes_no_window_by_default():
 
     [(_, created)] = hook.called("create_report")
     assert (created["query_start_time"], created["query_end_time"]) == (None, None)
+
+
+def test_the_default_survives_copies_and_pickling_as_the_same_sentinel():
+    import copy
+    import pickle
+
+    operator = PartnerInsightsCreateReportOperator(task_id="r", report_name="n", query_id="q")
+
+    for clone in (copy.deepcopy(operator.query_start_time), pickle.loads(pickle.dumps(operator.query_start_time))):
+        assert clone is RUN_PERIOD
+    assert copy.deepcopy(operator).query_end_time is RUN_PERIOD
