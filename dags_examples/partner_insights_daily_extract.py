@@ -1,9 +1,10 @@
 """Daily extract: yesterday's Partner Insights rows, as one CSV file per day in your storage.
 
 Each run asks the API for exactly its own data interval (a one-off ``ExecuteNow`` report whose
-``QueryStartTime``/``QueryEndTime`` are the run's interval), waits for the execution without holding a
-worker slot (deferrable sensor), streams the file from the secure link to the destination, then
-deletes the one-off report whatever happened, so nothing piles up in Partner Center.
+``QueryStartTime``/``QueryEndTime`` are the run's interval, taken by the operator itself), waits for
+the execution without holding a worker slot (deferrable sensor), streams the file from the secure
+link to the destination, then deletes the one-off report whatever happened, so nothing piles up in
+Partner Center.
 
 Where the file goes is read from the environment when the DAG is parsed, so that the Asset the DAG
 declares names the place it really writes to:
@@ -97,16 +98,15 @@ with DAG(
         validate=True,
     )
 
-    # One-off run of that query over exactly this run's interval. The operator suffixes the name with
-    # a digest of dag, task and logical date: a retried task finds the report it already created
-    # instead of making another.
+    # One-off run of that query over exactly this run's data interval (no window given: the operator
+    # takes it from the run, ending one second before the next run's starts). The operator suffixes
+    # the name with a digest of dag, task and logical date: a retried task finds the report it
+    # already created instead of making another.
     create_report = PartnerInsightsCreateReportOperator(
         task_id="create_report",
         report_name="airflow_customers_and_tenants_{{ data_interval_start | ds_nodash }}",
         query_id=create_query.output,
         execute_now=True,
-        query_start_time="{{ data_interval_start.strftime('%Y-%m-%dT%H:%M:%SZ') }}",
-        query_end_time="{{ data_interval_end.strftime('%Y-%m-%dT%H:%M:%SZ') }}",
         format="csv",
     )
 

@@ -27,6 +27,7 @@ from typing import Any
 
 from airflow.sdk import DAG, CronTriggerTimetable, Param, task
 
+from airflow_provider_insights.connection import DEFAULT_CONN_ID
 from airflow_provider_insights.operators.queries import PartnerInsightsCreateQueryOperator
 from airflow_provider_insights.operators.reports import (
     PartnerInsightsCreateReportOperator,
@@ -38,7 +39,7 @@ from airflow_provider_insights.transfers.report_to_storage import PartnerInsight
 
 REPORT_NAME = "airflow_dynamics_usage_recurring"
 QUERY_NAME = "airflow_dynamics_usage"
-CONN_ID = "partner_insights_default"
+CONN_ID = DEFAULT_CONN_ID
 
 
 def _default_destination_root() -> str:
@@ -64,6 +65,9 @@ def find_report_id(report_name: str = REPORT_NAME) -> str:
     found = PartnerInsightsHook(partner_insights_conn_id=CONN_ID).list_reports(report_name=report_name)
     # The service's name filter may match more than the name itself (a prefix, say): keep exact matches.
     named = [report for report in found if report.report_name.casefold() == report_name.casefold()]
+    # The setup DAG leaves a Paused or Inactive report as it is and makes a new one: take the Active one.
+    active = [report for report in named if (report.report_status or "").casefold() == "active"]
+    named = active or named
     if not named:
         raise PartnerInsightsConfigError(
             f"report_name: no report named {report_name!r}; run partner_insights_recurring_report_setup first"

@@ -75,8 +75,11 @@ def test_daily_extract_waits_in_the_triggerer_and_always_cleans_up(dagbag):
     assert dag.get_task("wait_for_execution").deferrable is True
     create_report = dag.get_task("create_report")
     assert create_report.execute_now is True
-    assert "data_interval_start" in create_report.query_start_time
-    assert "data_interval_end" in create_report.query_end_time
+    # No window given: the operator covers the run's data interval itself (RUN_PERIOD).
+    from airflow_provider_insights.operators.reports import RUN_PERIOD
+
+    assert create_report.query_start_time is RUN_PERIOD
+    assert create_report.query_end_time is RUN_PERIOD
     delete_report = dag.get_task("delete_report")
     # A teardown of create_report: runs whatever happened after it, never masks a failed run.
     assert delete_report.is_teardown

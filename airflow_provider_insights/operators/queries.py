@@ -7,36 +7,16 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
-from airflow_provider_insights.exceptions import PartnerInsightsApiError, PartnerInsightsValidationError
+from airflow_provider_insights.connection import DEFAULT_CONN_ID
+from airflow_provider_insights.exceptions import PartnerInsightsApiError
 from airflow_provider_insights.operators._base import PartnerInsightsHookMixin
+from airflow_provider_insights.validation import query_text, require_text, same_query_text
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
     from airflow_provider_insights.models import Query
     from airflow_provider_insights.query_builder import InsightsQuery
-
-
-def query_text_of(query: str | InsightsQuery) -> str:
-    """The query's text, from a string or an :class:`~airflow_provider_insights.query_builder.InsightsQuery`."""
-    text = query if isinstance(query, str) else query.to_text()
-    text = " ".join(text.split())
-    if not text:
-        raise PartnerInsightsValidationError("query", "must not be empty")
-    return text
-
-
-def same_query_text(left: str, right: str) -> bool:
-    """Whether two query texts are the same query: the language ignores case and spacing."""
-    return " ".join(left.split()).casefold() == " ".join(right.split()).casefold()
-
-
-def require_name(field: str, value: Any) -> str:
-    """Return ``value`` stripped, or raise naming ``field`` if it is empty."""
-    text = str(value or "").strip()
-    if not text:
-        raise PartnerInsightsValidationError(field, "must not be empty")
-    return text
 
 
 class PartnerInsightsCreateQueryOperator(PartnerInsightsHookMixin, BaseOperator):
@@ -58,12 +38,11 @@ class PartnerInsightsCreateQueryOperator(PartnerInsightsHookMixin, BaseOperator)
         (templated when text).
     :param description: a description stored with the query (templated).
     :param validate: check grammar and catalog before creating.
-    :param partner_insights_conn_id: the ``partner_insights`` connection.
+    :param partner_insights_conn_id: the ``partner_insights`` connection (templated).
     """
 
-    template_fields: Sequence[str] = ("name", "query", "description")
+    template_fields: Sequence[str] = ("name", "query", "description", "partner_insights_conn_id")
     template_fields_renderers = {"query": "sql"}
-    ui_color = "#dbe9f6"
 
     def __init__(
         self,
@@ -72,7 +51,7 @@ class PartnerInsightsCreateQueryOperator(PartnerInsightsHookMixin, BaseOperator)
         query: str | InsightsQuery,
         description: str | None = None,
         validate: bool = True,
-        partner_insights_conn_id: str = "partner_insights_default",
+        partner_insights_conn_id: str = DEFAULT_CONN_ID,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -84,8 +63,8 @@ class PartnerInsightsCreateQueryOperator(PartnerInsightsHookMixin, BaseOperator)
 
     def execute(self, context: Context) -> str:
         """Validate, then reuse or create the query; return its id."""
-        name = require_name("name", self.name)
-        text = query_text_of(self.query)
+        name = require_text("name", self.name)
+        text = query_text("query", self.query)
         if self.validate:
             self._validate(text)
         same_name = self._user_queries_named(name)
@@ -141,17 +120,16 @@ class PartnerInsightsDeleteQueryOperator(PartnerInsightsHookMixin, BaseOperator)
     """Delete a user-defined report query. A query that is already gone is fine.
 
     :param query_id: the query to delete (templated).
-    :param partner_insights_conn_id: the ``partner_insights`` connection.
+    :param partner_insights_conn_id: the ``partner_insights`` connection (templated).
     """
 
-    template_fields: Sequence[str] = ("query_id",)
-    ui_color = "#dbe9f6"
+    template_fields: Sequence[str] = ("query_id", "partner_insights_conn_id")
 
     def __init__(
         self,
         *,
         query_id: str,
-        partner_insights_conn_id: str = "partner_insights_default",
+        partner_insights_conn_id: str = DEFAULT_CONN_ID,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -160,7 +138,7 @@ class PartnerInsightsDeleteQueryOperator(PartnerInsightsHookMixin, BaseOperator)
 
     def execute(self, context: Context) -> None:
         """Delete the query, treating "not found" as already done."""
-        query_id = require_name("query_id", self.query_id)
+        query_id = require_text("query_id", self.query_id)
         if self.hook.delete_query(query_id) is None:
             self.log.info("Query %s was already gone", query_id)
         else:

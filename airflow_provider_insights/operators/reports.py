@@ -5,86 +5,92 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 from airflow.sdk import BaseOperator
 
+from airflow_provider_insights.connection import DEFAULT_CONN_ID
 from airflow_provider_insights.exceptions import PartnerInsightsValidationError
-from airflow_provider_insights.operators._base import PartnerInsightsHookMixin, as_utc_datetime
-from airflow_provider_insights.operators.queries import require_name
+from airflow_provider_insights.models import ExecutionState
+from airflow_provider_insights.operators._base import PartnerInsightsHookMixin
+from airflow_provider_insights.operators._query_window import RUN_PERIOD
+from airflow_provider_insights.operators._report_spec import (
+    MAX_RECURRENCE_INTERVAL,
+    MIN_RECURRENCE_INTERVAL,
+    MIN_START_DELAY,
+    ReportSpec,
+    check_interval_bounds,
+    check_start_delay,
+    checked_report_spec,
+    setting_changes,
+)
+from airflow_provider_insights.validation import require_text
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
     from airflow_provider_insights.models import Report
 
-#: The service refuses a recurring report whose first run is sooner than this.
-MIN_START_DELAY = timedelta(hours=4)
-#: Documented bounds of ``RecurrenceInterval``, in hours (2160 h = 90 days).
-MIN_RECURRENCE_INTERVAL = 4
-MAX_RECURRENCE_INTERVAL = 2160
-FORMATS = ("csv", "tsv")
-CALLBACK_METHODS = ("GET", "POST")
+__all__ = [
+    "MAX_RECURRENCE_INTERVAL",
+    "MIN_RECURRENCE_INTERVAL",
+    "MIN_START_DELAY",
+    "REPORT_ID_STATE_KEY",
+    "RUN_PERIOD",
+    "PartnerInsightsCreateReportOperator",
+    "PartnerInsightsDeleteReportOperator",
+    "PartnerInsightsPauseReportOperator",
+    "PartnerInsightsResumeReportOperator",
+    "check_interval_bounds",
+    "run_scoped_name",
+]
+
 #: Key under which the created report's id is kept across retries (``task_state_store``, Airflow 3.3+).
 REPORT_ID_STATE_KEY = "partner_insights_report_id"
 #: Where a query names its dataset. Deliberately looser than the query grammar: system queries the
 #: service itself publishes do not all pass it (one lacks ``SELECT``, some select ``Name(USD)``).
 DATASET_OF_QUERY = re.compile(r"\bFROM\s+(\w+)", re.IGNORECASE)
-
-
-def as_optional_int(field: str, value: Any) -> int | None:
-    """Read a (possibly templated, hence string) whole number, or raise naming ``field``."""
-    if value is None or value == "":
-        return None
-    try:
-        number = int(str(value).strip()) if not isinstance(value, int) else value
-    except ValueError as err:
-        raise PartnerInsightsValidationError(field, f"{value!r} is not a whole number") from err
-    return number
+#: ``reportStatus`` of a report that runs on its schedule.
+REPORT_ACTIVE = "Active"
 
 
 def run_scoped_name(report_name: str, context: Context) -> str:
-    """``report_name`` plus a short digest of dag, task, map index and logical date (or run id).
+    """``report_name-<digest>``: a short digest of dag, task, map index and logical date (or run id).
 
     The same task of the same run, retried or cleared and re-run, always computes the same name,
-    which is how it finds the report it created before instead of creating another.
+    which is how it finds the report it created before instead of creating another. The parts are
+    joined with ``-``: the service puts the report's name into the name of the file it writes.
     """
     ti = context["ti"]
     logical_date = context.get("logical_date")
     when = logical_date.isoformat() if logical_date is not None else f"run:{context['run_id']}"
     key = "\0".join((ti.dag_id, ti.task_id, str(getattr(ti, "map_index", -1)), when))
     digest = hashlib.sha256(key.encode()).hexdigest()[:12]
-    return f"{report_name} {digest}"
-
-
-@dataclass(frozen=True)
-class ReportSpec:
-    """The checked, normalised fields of the report to create."""
-
-    report_name: str
-    query_id: str
-    execute_now: bool
-    query_start_time: datetime | None
-    query_end_time: datetime | None
-    start_time: datetime | None
-    recurrence_interval: int | None
-    recurrence_count: int | None
-    format: str
-    callback_url: str | None
-    callback_method: str | None
+    return f"{report_name}-{digest}"
 
 
 class PartnerInsightsCreateReportOperator(PartnerInsightsHookMixin, BaseOperator):
     """Create a one-off or recurring report for a query; return its id (also pushed as ``report_id``).
 
-    One-off (``execute_now=True``): the service runs it once, now, optionally over
-    ``query_start_time``..``query_end_time`` instead of the query's ``TIMESPAN`` (e.g. the DAG
-    run's data interval). Recurring (``execute_now=False``): first run at ``start_time`` (at least
-    4 hours from now), then every ``recurrence_interval`` hours (between max(4, the dataset's
+    **One-off** (``execute_now=True``): the service runs it once, now, over a data window:
+
+    - left unset (the default), the DAG run's period: its data interval, or, when the interval has
+      no width (Airflow 3's ``schedule="@daily"``), the period from the schedule's previous fire time
+      to this run's, so a daily DAG gets the day before each run. The window ends one second
+      before the period does (whether ``QueryEndTime`` is inclusive is undocumented: this neither
+      overlaps the next run's window nor leaves a gap at day granularity). A run without a
+      scheduled period (``schedule=None``, assets) uses the query's ``TIMESPAN``;
+    - ``query_start_time``/``query_end_time`` given: exactly that window; ``None`` given explicitly
+      means the query's ``TIMESPAN``. A time that renders to an empty string is refused, and so is
+      an empty or inverted window, with both values, the likely cause and the fix.
+
+    **Recurring** (``execute_now=False``): first run at ``start_time`` (at least 4 hours from now),
+    then every ``recurrence_interval`` hours (between max(4, the dataset's
     ``minimumRecurrenceInterval``) and 2160), ``recurrence_count`` times (default: indefinitely).
+    A report of that name is reused only while it is ``Active`` and runs the same query; if its
+    interval, format, callback or count differ, it is updated; a Paused or Inactive one is left as
+    it is and a new one is created. Each choice is logged.
 
     Every documented rule is checked before any call that changes anything, raising
     :class:`~airflow_provider_insights.exceptions.PartnerInsightsValidationError` naming the field.
@@ -92,27 +98,28 @@ class PartnerInsightsCreateReportOperator(PartnerInsightsHookMixin, BaseOperator
     hours later reuses the report its first try created.
 
     Idempotent: with ``unique_per_run`` (the default for one-off reports) the report is named
-    ``"<report_name> <digest of dag, task, logical date>"``; a retry or a re-run of the same task
+    ``"<report_name>-<digest of dag, task, logical date>"``; a retry or a re-run of the same task
     for the same logical date finds that report and reuses it instead of creating another: first by
     the id kept in ``task_state_store`` (Airflow 3.3+; this also finds a report renamed since), else
-    by its exact name. A one-off report whose run
-    failed, or that was made for another query, is replaced. Without ``unique_per_run`` (the
-    default for recurring reports) the name is used as is and the report of that name is reused.
+    by its exact name. A one-off report whose run failed, or that was made for another query, is
+    replaced. Without ``unique_per_run`` (the default for recurring reports) the name is used as is.
 
-    :param report_name: the report's name (templated).
+    :param report_name: the report's name (templated). The service puts it in the file's name:
+        prefer letters, digits, ``-`` and ``_``.
     :param query_id: the query to run (templated).
     :param description: a description stored with the report (templated).
     :param execute_now: one-off (True) or recurring (False).
-    :param query_start_time: one-off only: start of the data window, datetime or ISO string (templated).
-    :param query_end_time: one-off only: end of the data window (templated).
+    :param query_start_time: one-off only: start of the data window, datetime or ISO string;
+        unset: the run's period; ``None``: the query's TIMESPAN (templated).
+    :param query_end_time: one-off only: end of the data window, likewise (templated).
     :param start_time: recurring only: first run, at least 4 h from now (templated).
     :param recurrence_interval: recurring only: hours between runs (templated).
     :param recurrence_count: recurring only: number of runs; ``None`` for indefinitely (templated).
     :param format: ``csv`` or ``tsv`` (templated).
-    :param callback_url: an http(s) URL the service calls when a run is ready (templated).
-    :param callback_method: ``GET`` or ``POST`` (MPN only; templated).
+    :param callback_url: a URL the service calls when a run is ready; https for ``cmp`` (templated).
+    :param callback_method: ``GET`` or ``POST``; program ``mpn`` only (templated).
     :param unique_per_run: name the report per DAG run (see above); default: ``execute_now``.
-    :param partner_insights_conn_id: the ``partner_insights`` connection.
+    :param partner_insights_conn_id: the ``partner_insights`` connection (templated).
     """
 
     template_fields: Sequence[str] = (
@@ -127,8 +134,8 @@ class PartnerInsightsCreateReportOperator(PartnerInsightsHookMixin, BaseOperator
         "format",
         "callback_url",
         "callback_method",
+        "partner_insights_conn_id",
     )
-    ui_color = "#dbe9f6"
 
     def __init__(
         self,
@@ -137,8 +144,8 @@ class PartnerInsightsCreateReportOperator(PartnerInsightsHookMixin, BaseOperator
         query_id: str,
         description: str | None = None,
         execute_now: bool = True,
-        query_start_time: datetime | str | None = None,
-        query_end_time: datetime | str | None = None,
+        query_start_time: datetime | str | None = RUN_PERIOD,
+        query_end_time: datetime | str | None = RUN_PERIOD,
         start_time: datetime | str | None = None,
         recurrence_interval: int | str | None = None,
         recurrence_count: int | str | None = None,
@@ -146,7 +153,7 @@ class PartnerInsightsCreateReportOperator(PartnerInsightsHookMixin, BaseOperator
         callback_url: str | None = None,
         callback_method: str | None = None,
         unique_per_run: bool | None = None,
-        partner_insights_conn_id: str = "partner_insights_default",
+        partner_insights_conn_id: str = DEFAULT_CONN_ID,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -166,119 +173,31 @@ class PartnerInsightsCreateReportOperator(PartnerInsightsHookMixin, BaseOperator
         self.partner_insights_conn_id = partner_insights_conn_id
 
     def execute(self, context: Context) -> str:
-        """Check, reuse or create the report, remember its id; return it."""
-        spec = self._checked_spec()
+        """Check, reuse, update or create the report, remember its id; return it."""
+        spec = self._checked_spec(context)
         if not spec.execute_now:
             self._check_interval_against_dataset(spec)
         name = run_scoped_name(spec.report_name, context) if self.unique_per_run else spec.report_name
+        if any(character.isspace() for character in name):
+            self.log.warning("Report name %r holds spaces; the service puts it in the file's name", name)
         state_store = context.get("task_state_store")
         report = self._reusable_report(name, spec, self._remembered_report_id(state_store))
         if report is None:
             # Only now: a retry hours later must still find the report its first try created.
-            self._check_start_delay(spec, now=datetime.now(timezone.utc))
+            check_start_delay(spec, now=datetime.now(timezone.utc))
             report = self._create(name, spec)
-            self._remember(context, state_store, report.report_id)
             self.log.info("Created report %s named %r", report.report_id, name)
-        else:
-            self._remember(context, state_store, report.report_id)
-            self.log.info("Reusing report %s named %r", report.report_id, report.report_name)
+        self._remember(context, state_store, report.report_id)
         return report.report_id
 
-    # -- checks without I/O ---------------------------------------------------------------------
+    # -- checks ---------------------------------------------------------------------------------
 
-    def _checked_spec(self) -> ReportSpec:
-        report_name = require_name("report_name", self.report_name)
-        query_id = require_name("query_id", self.query_id)
-        report_format = str(self.format or "csv").strip().lower()
-        if report_format not in FORMATS:
-            raise PartnerInsightsValidationError("format", f"{self.format!r} is not supported", allowed=FORMATS)
-        callback_url = self._checked_callback_url()
-        callback_method = self._checked_callback_method()
-        query_start = as_utc_datetime("query_start_time", self.query_start_time)
-        query_end = as_utc_datetime("query_end_time", self.query_end_time)
-        start_time = as_utc_datetime("start_time", self.start_time)
-        interval = as_optional_int("recurrence_interval", self.recurrence_interval)
-        count = as_optional_int("recurrence_count", self.recurrence_count)
-        if self.execute_now:
-            self._check_query_window(query_start, query_end)
-            if start_time or interval or count:
-                self.log.warning("start_time / recurrence_* are ignored by the service for a one-off report")
-            start_time = interval = count = None
-        else:
-            self._check_recurring(query_start, query_end, start_time, interval, count)
-        return ReportSpec(
-            report_name=report_name,
-            query_id=query_id,
-            execute_now=bool(self.execute_now),
-            query_start_time=query_start,
-            query_end_time=query_end,
-            start_time=start_time,
-            recurrence_interval=interval,
-            recurrence_count=count,
-            format=report_format,
-            callback_url=callback_url,
-            callback_method=callback_method,
-        )
-
-    def _checked_callback_url(self) -> str | None:
-        if not self.callback_url:
-            return None
-        url = str(self.callback_url).strip()
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise PartnerInsightsValidationError("callback_url", "must be an absolute http(s) URL")
-        return url
-
-    def _checked_callback_method(self) -> str | None:
-        if not self.callback_method:
-            return None
-        method = str(self.callback_method).strip().upper()
-        if method not in CALLBACK_METHODS:
-            raise PartnerInsightsValidationError(
-                "callback_method", f"{self.callback_method!r} is not supported", allowed=CALLBACK_METHODS
-            )
-        return method
-
-    @staticmethod
-    def _check_query_window(query_start: datetime | None, query_end: datetime | None) -> None:
-        if query_start and query_end and query_start >= query_end:
-            raise PartnerInsightsValidationError("query_end_time", "must be after query_start_time")
-
-    @staticmethod
-    def _check_recurring(
-        query_start: datetime | None,
-        query_end: datetime | None,
-        start_time: datetime | None,
-        interval: int | None,
-        count: int | None,
-    ) -> None:
-        if query_start or query_end:
-            raise PartnerInsightsValidationError(
-                "query_start_time" if query_start else "query_end_time",
-                "only applies to a one-off report (execute_now=True)",
-            )
-        if start_time is None:
-            raise PartnerInsightsValidationError("start_time", "is required for a recurring report")
-        if interval is None:
-            raise PartnerInsightsValidationError("recurrence_interval", "is required for a recurring report")
-        check_interval_bounds(interval, MIN_RECURRENCE_INTERVAL)
-        if count is not None and count < 1:
-            raise PartnerInsightsValidationError("recurrence_count", f"{count} is not a positive number")
-
-    @staticmethod
-    def _check_start_delay(spec: ReportSpec, *, now: datetime) -> None:
-        """The service refuses to create a recurring report whose first run is under 4 hours away."""
-        if spec.execute_now or spec.start_time is None:
-            return
-        earliest = now + MIN_START_DELAY
-        if spec.start_time < earliest:
-            raise PartnerInsightsValidationError(
-                "start_time",
-                f"{spec.start_time:%Y-%m-%dT%H:%M:%SZ} is less than 4 hours from now",
-                allowed=f"{earliest:%Y-%m-%dT%H:%M:%SZ} or later",
-            )
-
-    # -- checks that read the service -----------------------------------------------------------
+    def _checked_spec(self, context: Context) -> ReportSpec:
+        program = self.hook.settings.program if (self.callback_url or self.callback_method) else None
+        spec = checked_report_spec(self, context, program=program)
+        if spec.execute_now:
+            self.log.info("Data window: %s", spec.window.describe())
+        return spec
 
     def _check_interval_against_dataset(self, spec: ReportSpec) -> None:
         """The dataset's ``minimumRecurrenceInterval`` raises the lower bound: find it from the query."""
@@ -307,19 +226,56 @@ class PartnerInsightsCreateReportOperator(PartnerInsightsHookMixin, BaseOperator
         return str(value) if value else None
 
     def _reusable_report(self, name: str, spec: ReportSpec, remembered_id: str | None) -> Report | None:
-        """The report this task made before, if it can serve again; stale ones are deleted.
+        """The report this task made before, if it can serve again (updated if need be); else ``None``.
 
         The id a previous try remembered comes first: it still finds that report if it was renamed,
         or if the service's name filter misses it. Then the reports of exactly that name.
         """
         for report in self._candidates(name, remembered_id):
-            if report.query_id.lower() != spec.query_id.lower():
-                self._refuse_or_replace(report, spec, reason="it runs another query")
-            elif spec.execute_now and self._run_failed(report):
-                self._refuse_or_replace(report, spec, reason="its run failed")
-            else:
-                return report
+            chosen = self._one_off_reuse(report, spec) if spec.execute_now else self._recurring_reuse(report, spec)
+            if chosen is not None:
+                return chosen
         return None
+
+    def _one_off_reuse(self, report: Report, spec: ReportSpec) -> Report | None:
+        if report.query_id.lower() != spec.query_id.lower():
+            self._replace(report, reason="it runs another query")
+        elif self.hook.poll_execution(report.report_id).state is ExecutionState.FAILED:
+            self._replace(report, reason="its run failed")
+        else:
+            self.log.info("Reusing report %s named %r", report.report_id, report.report_name)
+            return report
+        return None
+
+    def _recurring_reuse(self, report: Report, spec: ReportSpec) -> Report | None:
+        status = report.report_status or "of unknown status"
+        if status.lower() != REPORT_ACTIVE.lower():
+            self.log.info(
+                "Not reusing report %s named %r: it is %s (it is left as it is)",
+                report.report_id,
+                report.report_name,
+                status,
+            )
+            return None
+        if report.query_id.lower() != spec.query_id.lower():
+            # A recurring report holds a schedule and its history: never delete it implicitly, and
+            # the service cannot change a report's query.
+            raise PartnerInsightsValidationError(
+                "report_name",
+                f"already names report {report.report_id}, which cannot be reused: it runs another query; "
+                "choose another name or delete that report",
+            )
+        changes = setting_changes(report, spec, now=datetime.now(timezone.utc))
+        if not changes:
+            self.log.info("Reusing report %s named %r: same settings", report.report_id, report.report_name)
+            return report
+        self.log.info(
+            "Updating report %s named %r: %s changed",
+            report.report_id,
+            report.report_name,
+            ", ".join(sorted(changes)),
+        )
+        return self.hook.update_report(report.report_id, **changes)
 
     def _candidates(self, name: str, remembered_id: str | None) -> Iterator[Report]:
         """The remembered report (if it still exists), then the others of exactly that name; lazily."""
@@ -336,18 +292,7 @@ class PartnerInsightsCreateReportOperator(PartnerInsightsHookMixin, BaseOperator
             if report.report_name == name and (remembered is None or report.report_id != remembered.report_id):
                 yield report
 
-    def _run_failed(self, report: Report) -> bool:
-        execution = self.hook.get_latest_execution(report.report_id)
-        return execution is not None and not (execution.is_completed or execution.is_waiting)
-
-    def _refuse_or_replace(self, report: Report, spec: ReportSpec, *, reason: str) -> None:
-        if not spec.execute_now:
-            # A recurring report holds a schedule and its history: never delete it implicitly.
-            raise PartnerInsightsValidationError(
-                "report_name",
-                f"already names report {report.report_id}, which cannot be reused: {reason}; "
-                "choose another name or delete that report",
-            )
+    def _replace(self, report: Report, *, reason: str) -> None:
         self.log.info("Replacing report %s: %s", report.report_id, reason)
         self.hook.delete_report(report.report_id)
 
@@ -357,8 +302,8 @@ class PartnerInsightsCreateReportOperator(PartnerInsightsHookMixin, BaseOperator
             query_id=spec.query_id,
             description=self.description,
             execute_now=spec.execute_now,
-            query_start_time=spec.query_start_time,
-            query_end_time=spec.query_end_time,
+            query_start_time=spec.window.start,
+            query_end_time=spec.window.end,
             start_time=spec.start_time,
             recurrence_interval=spec.recurrence_interval,
             recurrence_count=spec.recurrence_count,
@@ -374,60 +319,43 @@ class PartnerInsightsCreateReportOperator(PartnerInsightsHookMixin, BaseOperator
             state_store.set(REPORT_ID_STATE_KEY, report_id)
 
 
-def check_interval_bounds(interval: int, minimum: int, *, dataset_name: str | None = None) -> None:
-    """Raise naming ``recurrence_interval`` unless ``minimum <= interval <= 2160``."""
-    if minimum <= interval <= MAX_RECURRENCE_INTERVAL:
-        return
-    why = f" (the minimum of dataset {dataset_name})" if dataset_name and minimum > MIN_RECURRENCE_INTERVAL else ""
-    raise PartnerInsightsValidationError(
-        "recurrence_interval",
-        f"{interval} hours is out of bounds",
-        allowed=f"{minimum}{why} to {MAX_RECURRENCE_INTERVAL} hours",
-    )
+class _ReportIdOperator(PartnerInsightsHookMixin, BaseOperator):
+    """Shared constructor of the operators that act on one report by its id.
 
-
-class PartnerInsightsDeleteReportOperator(PartnerInsightsHookMixin, BaseOperator):
-    """Delete a report and its execution records. A report that is already gone is fine.
-
-    :param report_id: the report to delete (templated).
-    :param partner_insights_conn_id: the ``partner_insights`` connection.
+    :param report_id: the report (templated).
+    :param partner_insights_conn_id: the ``partner_insights`` connection (templated).
     """
 
-    template_fields: Sequence[str] = ("report_id",)
-    ui_color = "#dbe9f6"
+    template_fields: Sequence[str] = ("report_id", "partner_insights_conn_id")
 
-    def __init__(
-        self, *, report_id: str, partner_insights_conn_id: str = "partner_insights_default", **kwargs: Any
-    ) -> None:
+    def __init__(self, *, report_id: str, partner_insights_conn_id: str = DEFAULT_CONN_ID, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.report_id = report_id
         self.partner_insights_conn_id = partner_insights_conn_id
 
+
+class PartnerInsightsDeleteReportOperator(_ReportIdOperator):
+    """Delete a report and its execution records. A report that is already gone is fine.
+
+    :param report_id: the report to delete (templated).
+    :param partner_insights_conn_id: the ``partner_insights`` connection (templated).
+    """
+
     def execute(self, context: Context) -> None:
         """Delete the report, treating "not found" as already done."""
-        report_id = require_name("report_id", self.report_id)
+        report_id = require_text("report_id", self.report_id)
         if self.hook.delete_report(report_id) is None:
             self.log.info("Report %s was already gone", report_id)
         else:
             self.log.info("Deleted report %s", report_id)
 
 
-class _ReportStatusChangeOperator(PartnerInsightsHookMixin, BaseOperator):
+class _ReportStatusChangeOperator(_ReportIdOperator):
     """Shared body of the pause and resume operators: one call on one report, return its new status.
 
     :param report_id: the report (templated).
-    :param partner_insights_conn_id: the ``partner_insights`` connection.
+    :param partner_insights_conn_id: the ``partner_insights`` connection (templated).
     """
-
-    template_fields: Sequence[str] = ("report_id",)
-    ui_color = "#dbe9f6"
-
-    def __init__(
-        self, *, report_id: str, partner_insights_conn_id: str = "partner_insights_default", **kwargs: Any
-    ) -> None:
-        super().__init__(**kwargs)
-        self.report_id = report_id
-        self.partner_insights_conn_id = partner_insights_conn_id
 
     def change_status(self, report_id: str) -> Report:
         """Ask the service for the change; subclasses name the call.
@@ -438,7 +366,7 @@ class _ReportStatusChangeOperator(PartnerInsightsHookMixin, BaseOperator):
 
     def execute(self, context: Context) -> str | None:
         """Change the report's status; return the new one."""
-        report = self.change_status(require_name("report_id", self.report_id))
+        report = self.change_status(require_text("report_id", self.report_id))
         self.log.info("Report %s is now %s", report.report_id, report.report_status)
         return report.report_status
 
@@ -447,7 +375,7 @@ class PartnerInsightsPauseReportOperator(_ReportStatusChangeOperator):
     """Pause a recurring report's scheduled executions; return its new status.
 
     :param report_id: the report to pause (templated).
-    :param partner_insights_conn_id: the ``partner_insights`` connection.
+    :param partner_insights_conn_id: the ``partner_insights`` connection (templated).
     """
 
     def change_status(self, report_id: str) -> Report:
@@ -462,7 +390,7 @@ class PartnerInsightsResumeReportOperator(_ReportStatusChangeOperator):
     """Resume a paused recurring report; return its new status.
 
     :param report_id: the report to resume (templated).
-    :param partner_insights_conn_id: the ``partner_insights`` connection.
+    :param partner_insights_conn_id: the ``partner_insights`` connection (templated).
     """
 
     def change_status(self, report_id: str) -> Report:

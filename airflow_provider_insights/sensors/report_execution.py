@@ -10,22 +10,44 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseSensorOperator, PokeReturnValue, conf
 from airflow.sdk.exceptions import AirflowException, AirflowSensorTimeout
 
+from airflow_provider_insights.connection import DEFAULT_CONN_ID
+from airflow_provider_insights.datetimes import parse_datetime
 from airflow_provider_insights.exceptions import PartnerInsightsExecutionFailedError, is_transient_error
-from airflow_provider_insights.operators._base import PartnerInsightsHookMixin, as_utc_datetime
+from airflow_provider_insights.models import ExecutionState, WaitDecision
+from airflow_provider_insights.operators._base import PartnerInsightsHookMixin
 from airflow_provider_insights.triggers.report_execution import (
     STATUS_ERROR,
     STATUS_FAILED,
     STATUS_SUCCESS,
     STATUS_TIMEOUT,
     PartnerInsightsReportExecutionTrigger,
-    counts_as_new,
-    generated_time_of,
+    check_poll_interval,
+    last_seen,
 )
+from airflow_provider_insights.validation import require_text
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-    from airflow_provider_insights.models import Execution
+#: ``next_method`` of a task that Airflow resumes only to fail it (e.g. its deferral timed out).
+TRIGGER_FAIL_REPR = "__fail__"
+
+
+def execution_failed(report_id: str, decision: WaitDecision, execution_id: str | None = None) -> Exception:
+    """The error for a wait that ended in failure, saying what was seen.
+
+    :param report_id: the report waited on.
+    :param decision: the failing poll's verdict.
+    :param execution_id: the execution asked for, if any.
+    """
+    execution = decision.execution
+    status = decision.execution_status or (
+        f"none (report {decision.report_status})" if decision.report_status else "none"
+    )
+    message = decision.reason + (f": {execution.message}" if execution is not None and execution.message else "")
+    return PartnerInsightsExecutionFailedError(
+        report_id, execution.execution_id if execution is not None else execution_id, status, message
+    )
 
 
 class PartnerInsightsReportExecutionSensor(PartnerInsightsHookMixin, BaseSensorOperator):
@@ -35,13 +57,18 @@ class PartnerInsightsReportExecutionSensor(PartnerInsightsHookMixin, BaseSensorO
     its only one). For a recurring report set ``generated_after`` (e.g. ``"{{ data_interval_start }}"``):
     only an execution generated after it counts, so if today's run has not happened yet the sensor
     waits instead of returning yesterday's execution. Before the first execution the API answers
-    404: that means "not yet". ``Pending``, ``Running`` and ``Paused`` mean "not yet" too; any other
-    status (``Failed``...) raises
-    :class:`~airflow_provider_insights.exceptions.PartnerInsightsExecutionFailedError` with the
-    service's message. A poll that fails for a transient reason (network, throttling, 5xx after the
-    hook's retries; :func:`~airflow_provider_insights.exceptions.is_transient_error`) is not a
-    report failure: the sensor keeps waiting until ``timeout``. Any other error (a deleted report,
-    another 4xx, refused credentials) fails the task at once, in every mode.
+    404: that means "not yet". ``Pending``, ``Running`` and ``Paused`` mean "not yet" too.
+
+    The wait fails at once, raising
+    :class:`~airflow_provider_insights.exceptions.PartnerInsightsExecutionFailedError` with what was
+    seen, when the execution ends in another status (``Failed``...), when the report turned
+    ``Inactive`` without a new Completed execution (how a failed one-off run may show: the docs list
+    no failed status), and when the report has no execution ``execution_id`` (another report's id).
+    A poll that fails for a transient reason (network, throttling, 5xx after the hook's retries;
+    :func:`~airflow_provider_insights.exceptions.is_transient_error`) is not a report failure: the
+    sensor keeps waiting until ``timeout``. Any other error (a deleted report, another 4xx, refused
+    credentials) fails the task at once, in every mode. A timeout names the last report status and
+    execution status seen.
 
     Deferrable mode checks once on the worker, then hands the wait to
     :class:`~airflow_provider_insights.triggers.report_execution.PartnerInsightsReportExecutionTrigger`;
@@ -52,14 +79,14 @@ class PartnerInsightsReportExecutionSensor(PartnerInsightsHookMixin, BaseSensorO
     :param execution_id: a given execution of it; ``None`` for the newest (templated).
     :param generated_after: only an execution whose ``reportGeneratedTime`` (or ``createdTime``) is
         after this counts; a datetime or an ISO 8601 string; ``None`` for any (templated).
-    :param partner_insights_conn_id: the ``partner_insights`` connection.
+    :param partner_insights_conn_id: the ``partner_insights`` connection (templated).
     :param deferrable: wait in the triggerer; defaults to ``[operators] default_deferrable``.
-    :param poke_interval: seconds between two checks, in every mode.
+    :param poke_interval: seconds between two checks, in every mode; at least 0.01 (zero would
+        be a tight loop), 60 or more in production.
     :param timeout: seconds before giving up (``AirflowSensorTimeout``).
     """
 
-    template_fields: Sequence[str] = ("report_id", "execution_id", "generated_after")
-    ui_color = "#dbe9f6"
+    template_fields: Sequence[str] = ("report_id", "execution_id", "generated_after", "partner_insights_conn_id")
 
     def __init__(
         self,
@@ -67,21 +94,26 @@ class PartnerInsightsReportExecutionSensor(PartnerInsightsHookMixin, BaseSensorO
         report_id: str,
         execution_id: str | None = None,
         generated_after: datetime | str | None = None,
-        partner_insights_conn_id: str = "partner_insights_default",
+        partner_insights_conn_id: str = DEFAULT_CONN_ID,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        check_poll_interval("poke_interval", self.poke_interval)
         self.report_id = report_id
         self.execution_id = execution_id
         self.generated_after = generated_after
         self.partner_insights_conn_id = partner_insights_conn_id
         self.deferrable = deferrable
+        self._last_decision: WaitDecision | None = None
 
     def execute(self, context: Context) -> Any:
         """Poke/reschedule, or check once and defer to the trigger."""
         if not self.deferrable:
-            return super().execute(context)
+            try:
+                return super().execute(context)
+            except AirflowSensorTimeout as timeout:
+                raise AirflowSensorTimeout(f"{timeout}; {last_seen(self._last_decision)}") from timeout
         done = self.poke(context)
         if done:
             return done.xcom_value if isinstance(done, PokeReturnValue) else None
@@ -99,50 +131,53 @@ class PartnerInsightsReportExecutionSensor(PartnerInsightsHookMixin, BaseSensorO
             timeout=timedelta(seconds=self.timeout),
         )
 
+    def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None, context: Context) -> Any:
+        """Resume after the deferral; a deferral that timed out says what the service shows now.
+
+        The trigger's own timeout event names what it saw last. When Airflow ends the deferral
+        first (the triggerer was down, say), the worker polls once more to say the same.
+        """
+        try:
+            return super().resume_execution(next_method, next_kwargs, context)
+        except AirflowSensorTimeout as timeout:
+            if next_method != TRIGGER_FAIL_REPR:
+                raise
+            raise AirflowSensorTimeout(f"{timeout}; {self._seen_now()}") from timeout
+
+    def _seen_now(self) -> str:
+        try:
+            decision = self.hook.poll_execution(
+                require_text("report_id", self.report_id),
+                execution_id=self.execution_id or None,
+                generated_after=self._generated_after(),
+            )
+        except Exception as err:  # the timeout is the error to raise: this poll only describes it
+            return f"the report's status could not be read ({type(err).__name__})"
+        return last_seen(decision)
+
     def poke(self, context: Context) -> bool | PokeReturnValue:
-        """Check the execution once: done (its id), not yet (False), or raise if it failed."""
+        """Check the execution once: done (its id), not yet (False), or raise if the wait failed."""
+        report_id = require_text("report_id", self.report_id)
+        execution_id = require_text("execution_id", self.execution_id) if self.execution_id is not None else None
         generated_after = self._generated_after()
         try:
-            execution = self._fetch_execution()
+            decision = self.hook.poll_execution(report_id, execution_id=execution_id, generated_after=generated_after)
         except Exception as err:
             if not is_transient_error(err):
                 raise
-            self.log.warning("Polling report %s failed, will retry: %s", self.report_id, err)
+            self.log.warning("Polling report %s failed, will retry: %s", report_id, err)
             return False
-        if execution is None:
-            self.log.info("Report %s has no execution yet", self.report_id)
-            return False
-        if not counts_as_new(execution, generated_after):
-            self.log.info(
-                "Execution %s of report %s (generated %s) is not newer than %s: waiting for a newer one",
-                execution.execution_id,
-                self.report_id,
-                generated_time_of(execution) or "at an unknown time",
-                generated_after,
-            )
-            return False
-        if execution.is_completed:
-            self.log.info("Execution %s of report %s completed", execution.execution_id, self.report_id)
-            return PokeReturnValue(is_done=True, xcom_value=execution.execution_id)
-        if execution.is_waiting:
-            self.log.info(
-                "Execution %s of report %s is %s",
-                execution.execution_id,
-                self.report_id,
-                execution.execution_status,
-            )
-            return False
-        raise PartnerInsightsExecutionFailedError(
-            self.report_id, execution.execution_id, execution.execution_status, execution.message
-        )
+        self._last_decision = decision
+        if decision.state is ExecutionState.DONE and decision.execution is not None:
+            self.log.info("Done: %s", decision.reason)
+            return PokeReturnValue(is_done=True, xcom_value=decision.execution.execution_id)
+        if decision.state is ExecutionState.FAILED:
+            raise execution_failed(report_id, decision, execution_id)
+        self.log.info("Waiting: %s", decision.reason)
+        return False
 
     def _generated_after(self) -> datetime | None:
-        return as_utc_datetime("generated_after", self.generated_after)
-
-    def _fetch_execution(self) -> Execution | None:
-        if self.execution_id:
-            return self.hook.get_execution(self.report_id, self.execution_id)
-        return self.hook.get_latest_execution(self.report_id)
+        return parse_datetime("generated_after", self.generated_after)
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> str:
         """Resume after the trigger: return the execution id or raise what the event says."""
@@ -153,7 +188,10 @@ class PartnerInsightsReportExecutionSensor(PartnerInsightsHookMixin, BaseSensorO
             return event["execution_id"]
         if status == STATUS_FAILED:
             raise PartnerInsightsExecutionFailedError(
-                self.report_id, event.get("execution_id"), event.get("execution_status") or "?", message or None
+                self.report_id,
+                event.get("execution_id"),
+                event.get("execution_status") or f"none (report {event.get('report_status') or '?'})",
+                message or None,
             )
         if status == STATUS_TIMEOUT:
             raise AirflowSensorTimeout(message)

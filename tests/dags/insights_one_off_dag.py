@@ -29,9 +29,8 @@ with DAG(
         task_id="create_report",
         report_name="dag test revenue",
         query_id="{{ ti.xcom_pull(task_ids='create_query') }}",
-        # The day before the logical date (a manual run's data interval is empty: start == end).
-        query_start_time="{{ macros.ds_add(ds, -1) }}",
-        query_end_time="{{ ds }}",
+        # No window: the run's data interval is empty (start == end, Airflow 3's "@daily"), so the
+        # operator covers the day before the run, 00:00:00 to 23:59:59.
     )
     wait = PartnerInsightsReportExecutionSensor(
         task_id="wait",

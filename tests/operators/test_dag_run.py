@@ -59,3 +59,11 @@ def test_one_off_dag_runs_deferred_and_a_rerun_creates_no_second_report(airflow_
     assert second.state == "success", second.task_states
     assert second.xcoms["create_report"] == report_id
     assert len(items_of(sb.admin.reports(PROGRAM))) == reports_before
+
+
+def test_the_daily_run_reports_on_the_day_before_it(airflow_db, sb, insights_conn):
+    run = run_dag_file(DAG_FILE, logical_date=datetime(2024, 3, 5, tzinfo=timezone.utc))
+
+    assert run.state == "success", run.task_states
+    [report] = [r for r in items_of(sb.admin.reports(PROGRAM)) if r["reportId"] == run.xcoms["create_report"]]
+    assert (report["queryStartTime"], report["queryEndTime"]) == ("2024-03-04T00:00:00Z", "2024-03-04T23:59:59Z")

@@ -66,7 +66,7 @@ def test_one_off_report_with_data_window(sb, insights_conn, query_id):
 
     [report] = [r for r in reports(sb, query_id) if r["reportId"] == report_id]
     assert report["queryId"] == query_id
-    assert report["reportName"].startswith(f"daily revenue {query_id[:8]} ")
+    assert report["reportName"].startswith(f"daily revenue {query_id[:8]}-")  # parts joined with "-"
     assert context["ti"].xcoms["report_id"] == report_id
 
 
@@ -316,3 +316,71 @@ def test_recurring_report_on_a_system_query_outside_the_strict_grammar(sb, make_
     ).execute(task_context())
 
     assert [r["reportId"] for r in items_of(sb.admin.reports("cmp")) if r["reportId"] == report_id] == [report_id]
+
+
+def test_a_daily_run_sends_the_day_before_it_as_the_window(sb, insights_conn, query_id):
+    # Airflow 3's schedule="@daily": the run's data interval is empty (start == end == the fire time).
+    import pendulum
+    from airflow.sdk import DAG
+
+    fire_time = pendulum.datetime(2026, 11, 2, tz="UTC")
+    context = task_context(logical_date=fire_time)
+    context.update(
+        dag=DAG("daily_window", schedule="@daily", start_date=pendulum.datetime(2026, 1, 1)),
+        data_interval_start=fire_time,
+        data_interval_end=fire_time,
+    )
+
+    report_id = report_op(insights_conn, query_id).execute(context)
+
+    [report] = [r for r in reports(sb, query_id) if r["reportId"] == report_id]
+    assert (report["queryStartTime"], report["queryEndTime"]) == ("2026-11-01T00:00:00Z", "2026-11-01T23:59:59Z")
+
+
+def test_a_window_given_as_none_runs_over_the_timespan(sb, insights_conn, query_id):
+    report_id = report_op(insights_conn, query_id, query_start_time=None, query_end_time=None).execute(task_context())
+
+    [report] = [r for r in reports(sb, query_id) if r["reportId"] == report_id]
+    assert (report["queryStartTime"], report["queryEndTime"]) == (None, None)
+
+
+def test_a_recurring_report_with_another_interval_is_updated_in_place(sb, insights_conn, query_id):
+    first = recurring_op(sb, insights_conn, query_id, recurrence_interval=24).execute(task_context())
+
+    again = recurring_op(sb, insights_conn, query_id, recurrence_interval=48, format="tsv").execute(task_context())
+
+    assert again == first
+    [report] = reports(sb, query_id)
+    assert report["recurrenceInterval"] == 48
+    assert str(report["format"]).lower() == "tsv"
+
+
+def test_a_paused_recurring_report_is_left_and_a_new_one_made(sb, insights_conn, query_id):
+    first = recurring_op(sb, insights_conn, query_id).execute(task_context())
+    PartnerInsightsPauseReportOperator(task_id="p", report_id=first, partner_insights_conn_id=insights_conn).execute(
+        task_context()
+    )
+
+    again = recurring_op(sb, insights_conn, query_id).execute(task_context())
+
+    assert again != first
+    statuses = {r["reportId"]: r["reportStatus"] for r in reports(sb, query_id)}
+    assert statuses == {first: "Paused", again: "Active"}
+
+
+def test_a_callback_method_is_refused_on_a_cmp_connection_before_any_change(sb, make_insights_conn):
+    conn_id = make_insights_conn(program="cmp", conn_id="insights_cmp_callbacks")
+    sb.admin.reset_stats()
+
+    with pytest.raises(PartnerInsightsValidationError) as raised:
+        PartnerInsightsCreateReportOperator(
+            task_id="r",
+            report_name="cmp callback",
+            query_id="6d37d057-06f3-45aa-a971-3a34415e8511",
+            callback_url="https://hooks.example.com/ready",
+            callback_method="GET",
+            partner_insights_conn_id=conn_id,
+        ).execute(task_context())
+
+    assert raised.value.field == "callback_method"
+    assert state_changing_calls(sb.admin.stats()) == 0

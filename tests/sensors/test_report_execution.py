@@ -242,3 +242,15 @@ def test_a_bad_generated_after_names_the_field(sb, insights_conn):
         sensor(insights_conn, "r", generated_after="yesterday").poke(task_context())
 
     assert raised.value.field == "generated_after"
+
+
+def test_an_execution_id_of_another_report_fails_at_once(sb, insights_conn):
+    fast_executions(sb)
+    report_id = create_one_off_report(insights_conn, name="mine")
+    other_id = create_one_off_report(insights_conn, name="theirs")
+    sb.admin.advance_clock(60)
+    foreign = PartnerInsightsHookFor(insights_conn).get_latest_execution(other_id)
+    assert foreign is not None
+
+    with pytest.raises(PartnerInsightsExecutionFailedError, match=foreign.execution_id):
+        sensor(insights_conn, report_id, execution_id=foreign.execution_id, timeout=60).execute(task_context())

@@ -253,3 +253,17 @@ async def test_generated_after_waits_for_a_newer_execution(sb, insights_conn):
     [event] = await asyncio.wait_for(trigger_task, 30)
     assert event["status"] == "success"
     assert event["execution_id"] != old.execution_id
+
+
+async def test_an_execution_id_of_another_report_ends_with_a_failed_event(sb, insights_conn):
+    fast_executions(sb)
+    report_id = create_one_off_report(insights_conn, name="mine")
+    other_id = create_one_off_report(insights_conn, name="theirs")
+    sb.admin.advance_clock(60)
+    foreign = PartnerInsightsHook(partner_insights_conn_id=insights_conn).get_latest_execution(other_id)
+    assert foreign is not None
+
+    [event] = await run_to_end(make_trigger(insights_conn, report_id, execution_id=foreign.execution_id, timeout=60))
+
+    assert event["status"] == "failed"
+    assert foreign.execution_id in event["message"]
