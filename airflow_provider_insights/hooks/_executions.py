@@ -339,24 +339,35 @@ def _wanted_execution_flow(context: ApiContext, report_id: str, execution_id: st
 
 
 def poll_flow(
-    context: ApiContext, report_id: str, *, execution_id: str | None, generated_after: datetime | None
+    context: ApiContext,
+    report_id: str,
+    *,
+    execution_id: str | None,
+    generated_after: datetime | None,
+    read_report_status: bool = False,
 ) -> Flow[WaitDecision]:
     """One poll of a wait for an execution: done, failed, or keep waiting, and why.
 
     Reads the execution asked for (or the newest); unless that settles it, reads the report's status,
     and if the report is Inactive reads the executions once more, as a run may have completed between
     the two reads. Only then does an Inactive report with no new Completed execution fail the wait.
+    While a new execution is Pending or Running the report is not read (one request per poll, as a
+    triggerer may hold thousands of waits), unless ``read_report_status`` asks for it.
 
     :param context: the API context.
     :param report_id: the report waited on.
     :param execution_id: the execution waited on, or ``None`` for the newest.
     :param generated_after: only an execution generated after this counts (aware UTC), or ``None``.
+    :param read_report_status: read the report's status even while a new execution is waiting.
     :raises PartnerInsightsNotFoundError: if the report does not exist.
     """
     bounds: dict[str, Any] = {"report_id": report_id, "execution_id": execution_id, "generated_after": generated_after}
     execution = yield from _wanted_execution_flow(context, report_id, execution_id)
     decision = decide_wait(execution, **bounds)
     if decision.state is not ExecutionState.WAITING:
+        return decision
+    running = decision.execution is not None and decision.execution.is_waiting
+    if running and not read_report_status:
         return decision
     report = yield from report_flow(context, report_id)
     status = report.report_status

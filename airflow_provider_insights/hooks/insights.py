@@ -405,7 +405,12 @@ class PartnerInsightsHook(InsightsHookBase):
         }
 
     def poll_execution(
-        self, report_id: str, *, execution_id: str | None = None, generated_after: datetime | str | None = None
+        self,
+        report_id: str,
+        *,
+        execution_id: str | None = None,
+        generated_after: datetime | str | None = None,
+        read_report_status: bool = False,
     ) -> WaitDecision:
         """One poll of a wait for an execution: done (with it), failed, or keep waiting, and why.
 
@@ -416,22 +421,29 @@ class PartnerInsightsHook(InsightsHookBase):
         :param report_id: the report waited on.
         :param execution_id: the execution waited on; ``None`` for the newest.
         :param generated_after: only an execution generated after this counts.
+        :param read_report_status: read the report's status even while an execution is Pending/Running.
         :raises PartnerInsightsNotFoundError: if the report does not exist.
         """
         arguments = self._poll_arguments(report_id, execution_id, generated_after)
-        return self._call(lambda context: poll_flow(context, **arguments))
+        return self._call(lambda context: poll_flow(context, **arguments, read_report_status=read_report_status))
 
     async def apoll_execution(
-        self, report_id: str, *, execution_id: str | None = None, generated_after: datetime | str | None = None
+        self,
+        report_id: str,
+        *,
+        execution_id: str | None = None,
+        generated_after: datetime | str | None = None,
+        read_report_status: bool = False,
     ) -> WaitDecision:
         """Async :meth:`poll_execution`.
 
         :param report_id: the report waited on.
         :param execution_id: the execution waited on; ``None`` for the newest.
         :param generated_after: only an execution generated after this counts.
+        :param read_report_status: read the report's status even while an execution is Pending/Running.
         """
         arguments = self._poll_arguments(report_id, execution_id, generated_after)
-        return await self._acall(lambda context: poll_flow(context, **arguments))
+        return await self._acall(lambda context: poll_flow(context, **arguments, read_report_status=read_report_status))
 
     # ----------------------------------------------------------------------------------------
     # Secure links

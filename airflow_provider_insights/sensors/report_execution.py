@@ -113,7 +113,7 @@ class PartnerInsightsReportExecutionSensor(PartnerInsightsHookMixin, BaseSensorO
             try:
                 return super().execute(context)
             except AirflowSensorTimeout as timeout:
-                raise AirflowSensorTimeout(f"{timeout}; {last_seen(self._last_decision)}") from timeout
+                raise AirflowSensorTimeout(f"{timeout}; {self._seen_now()}") from timeout
         done = self.poke(context)
         if done:
             return done.xcom_value if isinstance(done, PokeReturnValue) else None
@@ -150,9 +150,10 @@ class PartnerInsightsReportExecutionSensor(PartnerInsightsHookMixin, BaseSensorO
                 require_text("report_id", self.report_id),
                 execution_id=self.execution_id or None,
                 generated_after=self._generated_after(),
+                read_report_status=True,
             )
         except Exception as err:  # the timeout is the error to raise: this poll only describes it
-            return f"the report's status could not be read ({type(err).__name__})"
+            return f"{last_seen(self._last_decision)}; the report's status could not be read now ({type(err).__name__})"
         return last_seen(decision)
 
     def poke(self, context: Context) -> bool | PokeReturnValue:

@@ -230,8 +230,21 @@ class PartnerInsightsReportExecutionTrigger(BaseTrigger):
                 delay = self.poll_interval
             remaining = self.end_time - time.time()
             if remaining <= 0:
+                decision = await self._final_look(hook, decision)
                 return self._event(STATUS_TIMEOUT, decision, message=self._timeout_message(progress, decision))
             await asyncio.sleep(min(delay, remaining))
+
+    async def _final_look(self, hook: PartnerInsightsHook, decision: WaitDecision | None) -> WaitDecision | None:
+        """One last poll that reads the report's status too, so that a timeout says what it was."""
+        try:
+            return await hook.apoll_execution(
+                self.report_id,
+                execution_id=self.execution_id,
+                generated_after=self.generated_after,
+                read_report_status=True,
+            )
+        except Exception:  # the timeout is what to report: this poll only describes it
+            return decision
 
     def _outcome_event(self, decision: WaitDecision) -> dict[str, Any]:
         if decision.state is ExecutionState.DONE:

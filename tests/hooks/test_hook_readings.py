@@ -153,9 +153,17 @@ def test_poll_done_reads_no_report(hook, service):
     assert service.urls(contains="ScheduledReport?") == []
 
 
-def test_poll_waiting_reads_the_report_status(hook, service):
+def test_poll_of_a_running_execution_costs_one_request(hook, service):
     service.add_execution("r1", "e1", "Running", createdTime=T0)
     decision = hook.poll_execution("r1", execution_id="e1")
+    assert decision.state is ExecutionState.WAITING
+    assert decision.report_status is None
+    assert not [url for url in service.urls() if "?reportId=" in url]
+
+
+def test_poll_reads_the_report_status_when_asked(hook, service):
+    service.add_execution("r1", "e1", "Running", createdTime=T0)
+    decision = hook.poll_execution("r1", execution_id="e1", read_report_status=True)
     assert decision.state is ExecutionState.WAITING
     assert decision.report_status == "Active"
     assert "Active" in decision.reason
