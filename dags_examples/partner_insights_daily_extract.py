@@ -48,7 +48,7 @@ def _default_destination_root() -> str:
 # Alternatives (set the environment of every Airflow component, not just the scheduler):
 #   S3:    PARTNER_INSIGHTS_DESTINATION_ROOT=s3://my-bucket/partner-insights
 #          PARTNER_INSIGHTS_DESTINATION_CONN_ID=aws_default
-#   ADLS:  PARTNER_INSIGHTS_DESTINATION_ROOT=abfs://insights@myaccount.dfs.core.windows.net/partner-insights
+#   ADLS:  PARTNER_INSIGHTS_DESTINATION_ROOT=abfs://insights/partner-insights  (the account: from the connection)
 #          PARTNER_INSIGHTS_DESTINATION_CONN_ID=azure_data_lake_default
 #   GCS:   PARTNER_INSIGHTS_DESTINATION_ROOT=gs://my-bucket/partner-insights  (needs the google provider)
 #          PARTNER_INSIGHTS_DESTINATION_CONN_ID=google_cloud_default

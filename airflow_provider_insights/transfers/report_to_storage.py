@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 
 from airflow.sdk import BaseOperator
 
+from airflow_provider_insights.connection import DEFAULT_CONN_ID
 from airflow_provider_insights.exceptions import (
     PartnerInsightsExecutionFailedError,
     PartnerInsightsNotFoundError,
@@ -84,6 +85,7 @@ class PartnerInsightsReportToStorageOperator(PartnerInsightsHookMixin, BaseOpera
         "destination",
         "destination_conn_id",
         "output_format",
+        "partner_insights_conn_id",
     )
     ui_color = "#e6f1fa"
 
@@ -100,7 +102,7 @@ class PartnerInsightsReportToStorageOperator(PartnerInsightsHookMixin, BaseOpera
         chunk_size: int = DOWNLOAD_CHUNK_BYTES,
         max_attempts: int = 5,
         progress_interval: float = 5.0,
-        partner_insights_conn_id: str = "partner_insights_default",
+        partner_insights_conn_id: str = DEFAULT_CONN_ID,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
