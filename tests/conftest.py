@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -22,3 +25,21 @@ pytest_plugins = [
     "tests.fixtures.airflow_env",
     "tests.fixtures.reference_api",
 ]
+
+
+@pytest.fixture(autouse=True)
+def fresh_process_state() -> Iterator[None]:
+    """Every test starts and ends with none of the provider's per-process state (tokens, connection
+    settings, value-list refusals, masked secrets), and with Airflow's masker emptied.
+
+    Emptying the masker also keeps tests fast: Airflow recompiles one regex of every masked value on
+    each new one, and hundreds of tests mask tokens and links.
+    """
+    from airflow_provider_insights.hooks import reset_process_state
+
+    reset_process_state()
+    yield
+    from airflow.sdk.log import _secrets_masker
+
+    _secrets_masker().reset_masker()
+    reset_process_state()

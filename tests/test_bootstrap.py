@@ -11,7 +11,6 @@ import os
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -19,17 +18,10 @@ import requests
 
 from airflow_provider_insights.bootstrap import CLIENT_SECRET_ENV, build_parser, render_connection
 from airflow_provider_insights.connection import ConnectionSettings
-from airflow_provider_insights.hooks.auth import get_token_provider, reset_token_providers
+from airflow_provider_insights.hooks.auth import get_token_provider
 from airflow_provider_insights.sandbox import credentials
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(autouse=True)
-def _fresh_token_providers() -> Iterator[None]:
-    reset_token_providers()
-    yield
-    reset_token_providers()
 
 
 def run_bootstrap(sb: Any, *args: str, secret: str = credentials.CLIENT_SECRET) -> subprocess.CompletedProcess[str]:

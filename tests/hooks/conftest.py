@@ -13,52 +13,6 @@ from airflow_provider_insights.hooks.insights import PartnerInsightsHook
 
 
 @pytest.fixture(autouse=True)
-def fresh_token_cache() -> Iterator[None]:
-    """Each test starts with no cached token, so that token counts are the test's own."""
-    from airflow_provider_insights.hooks.auth import reset_token_providers
-
-    reset_token_providers()
-    yield
-    reset_token_providers()
-
-
-@pytest.fixture(autouse=True)
-def fresh_connection_settings() -> Iterator[None]:
-    """Each test reads its connections anew: tests reuse connection ids with other extras."""
-    from airflow_provider_insights.hooks.insights import forget_connection_settings
-
-    forget_connection_settings()
-    yield
-    forget_connection_settings()
-
-
-@pytest.fixture(autouse=True)
-def fresh_value_list_refusals() -> Iterator[None]:
-    """Each test starts believing every service takes ``;`` lists, as the docs say."""
-    from airflow_provider_insights.hooks._executions import reset_value_list_refusals
-
-    reset_value_list_refusals()
-    yield
-    reset_value_list_refusals()
-
-
-@pytest.fixture(autouse=True)
-def fresh_secrets_masker() -> Iterator[None]:
-    """Forget masked values after each test.
-
-    Airflow recompiles one regex of every masked value on each new one; across hundreds of tests
-    (each masking tokens and links) that alone would cost seconds per test.
-    """
-    yield
-    from airflow.sdk.log import _secrets_masker
-
-    from airflow_provider_insights.hooks.redaction import forget_masked
-
-    _secrets_masker().reset_masker()
-    forget_masked()
-
-
-@pytest.fixture(autouse=True)
 def wipe_sandbox_after(request: pytest.FixtureRequest) -> Iterator[None]:
     """Leave the session sandbox as found: no queries, reports or executions made by these tests."""
     sandbox = request.getfixturevalue("sandbox") if "sb" in request.fixturenames else None

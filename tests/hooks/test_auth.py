@@ -19,18 +19,10 @@ import requests
 from airflow_provider_insights.connection import ConnectionSettings
 from airflow_provider_insights.exceptions import PartnerInsightsAuthError, PartnerInsightsConfigError
 from airflow_provider_insights.hooks._auth_http import MsalHttpClient
-from airflow_provider_insights.hooks.auth import TokenProvider, get_token_provider, reset_token_providers
+from airflow_provider_insights.hooks.auth import TokenProvider, get_token_provider
 from airflow_provider_insights.sandbox import credentials
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(autouse=True)
-def _fresh_token_providers() -> Iterator[None]:
-    # The registry is process-wide by design; each test starts from an empty one.
-    reset_token_providers()
-    yield
-    reset_token_providers()
 
 
 class FakeClock:
