@@ -308,12 +308,12 @@ def decide_wait(
     :param generated_after: only an execution generated after this counts (aware UTC), or ``None``.
     :param report_status: the report's ``reportStatus`` if it was read, else ``None``.
     """
-    seen = f"report status {report_status or 'not read'}"
+    seen = f" (report status {report_status})" if report_status else ""
     if execution is not None and counts_as_new(execution, generated_after):
         what = f"execution {execution.execution_id} of report {report_id} is {execution.execution_status or '?'}"
-        return WaitDecision(execution.state, f"{what} ({seen})", execution, report_status)
+        return WaitDecision(execution.state, f"{what}{seen}", execution, report_status)
     if execution is None and execution_id:
-        reason = f"report {report_id} has no execution {execution_id} ({seen})"
+        reason = f"report {report_id} has no execution {execution_id}{seen}"
         return WaitDecision(ExecutionState.FAILED, reason, None, report_status)
     newer = f" generated after {generated_after:%Y-%m-%dT%H:%M:%SZ}" if generated_after else ""
     if execution is None:
@@ -324,4 +324,4 @@ def decide_wait(
     if (report_status or "").lower() == REPORT_INACTIVE.lower():
         reason = f"{what}, and the report is Inactive: its run failed or it will run no more"
         return WaitDecision(ExecutionState.FAILED, reason, execution, report_status)
-    return WaitDecision(ExecutionState.WAITING, f"{what} ({seen})", execution, report_status)
+    return WaitDecision(ExecutionState.WAITING, f"{what}{seen}", execution, report_status)
