@@ -31,10 +31,17 @@ from airflow_provider_insights import EMPTY_CHOICE_LABEL, UI_FIELD_BEHAVIOUR
 from airflow_provider_insights.connection import EXTRA_FIELDS
 from airflow_provider_insights.sandbox import SandboxProcess
 
-pytestmark = pytest.mark.integration
-
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+API_SERVER = Path(__file__).with_name("api_server.py")
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(
+        not Path(CHROMIUM).exists(),
+        reason="Chromium cannot be installed here: Debian's `chromium` package is missing (make setup installs it)",
+    ),
+]
 CONN_ID = "insights_ui"
 ADMIN = "admin"
 START_TIMEOUT_S = 90
@@ -107,7 +114,7 @@ def airflow_ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AirflowUI]:
     log = home / "api-server.log"
     with log.open("wb") as output:
         process = subprocess.Popen(
-            [sys.executable, str(Path(__file__).with_name("api_server.py")), "--host", "127.0.0.1", "--port", str(port)],
+            [sys.executable, str(API_SERVER), "--host", "127.0.0.1", "--port", str(port)],
             env=env,
             stdout=output,
             stderr=subprocess.STDOUT,
@@ -128,11 +135,9 @@ def airflow_ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AirflowUI]:
 @pytest.fixture(scope="module")
 def page(airflow_ui: AirflowUI) -> Iterator[Any]:
     """A headless Chromium page, signed in as the admin."""
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Chromium cannot be installed here: Debian's `chromium` package is missing (make setup installs it)")
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        tab = browser.new_page(viewport={"width": 1100, "height": 900})
+        tab = browser.new_page(viewport={"width": 1000, "height": 720})
         tab.set_default_timeout(20_000)
         tab.goto(f"{airflow_ui.url}/")
         tab.get_by_label("Username").fill(ADMIN)
@@ -148,6 +153,12 @@ def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Where screenshots go: ``$INSIGHTS_UI_SCREENSHOTS`` (e.g. ``docs/content/img``), else a temporary folder."""
     target = os.environ.get("INSIGHTS_UI_SCREENSHOTS")
     return (REPO_ROOT / target) if target else tmp_path_factory.mktemp("ui-screenshots")
+
+
+def _screenshot(page: Any, path: Path, *, scroll_to: Any = None) -> None:
+    if scroll_to is not None:
+        scroll_to.scroll_into_view_if_needed()
+    page.screenshot(path=str(path), animations="disabled")
 
 
 def _field(dialog: Any, name: str) -> Any:
@@ -212,7 +223,7 @@ def test_the_form_shows_the_fields_the_provider_declares(page: Any, airflow_ui: 
             sync_api.expect(row.locator(f"[name=element_{extra.name}]")).to_have_js_property("type", kind)
         else:
             sync_api.expect(row.get_by_role("spinbutton")).to_be_visible()
-    dialog.screenshot(path=str(shots / "connection-form.png"))
+    _screenshot(page, shots / "connection-form.png", scroll_to=dialog.get_by_role("heading"))
 
 
 def _fill_for_sandbox(dialog: Any, sandbox: SandboxProcess) -> dict[str, Any]:
@@ -237,8 +248,9 @@ def test_saved_connection_tests_successfully_against_the_sandbox(
     # Filled secrets stay masked: the browser shows dots, not the client secret.
     sync_api.expect(dialog.locator("[name=password]")).to_have_attribute("type", "password")
     sync_api.expect(dialog.locator("[name=password]")).to_have_value(conn["password"])
-    dialog.locator("#element_verify").scroll_into_view_if_needed()
-    dialog.screenshot(path=str(shots / "connection-form-filled.png"))
+    _screenshot(page, shots / "connection-form-filled.png", scroll_to=dialog.locator("#element_allowed_download_hosts"))
+    _open_section(dialog, "Standard Fields")
+    _screenshot(page, shots / "connection-form-secret.png", scroll_to=dialog.get_by_role("heading"))
     dialog.get_by_role("button", name="Save").click()
     _toast(page, "Connection has been successfully created")
 
@@ -246,7 +258,7 @@ def test_saved_connection_tests_successfully_against_the_sandbox(
     toast = _toast(page, "Test Connection Successful")
     sync_api.expect(toast).to_contain_text("Connected to Partner Center Insights (cmp)")
     sync_api.expect(toast).to_contain_text("datasets in the catalog")
-    page.screenshot(path=str(shots / "connection-test-success.png"))
+    _screenshot(page, shots / "connection-test-success.png")
 
 
 def _expected_failure(conn: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> str:
@@ -279,4 +291,4 @@ def test_a_wrong_secret_fails_with_the_providers_message(
     assert "invalid_client" in expected
     sync_api.expect(toast).to_contain_text(expected)
     assert wrong_secret not in toast.inner_text()
-    page.screenshot(path=str(shots / "connection-test-failure.png"))
+    _screenshot(page, shots / "connection-test-failure.png")
