@@ -274,19 +274,22 @@ def _expected_failure(conn: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> 
 def test_a_wrong_secret_fails_with_the_providers_message(
     page: Any, airflow_ui: AirflowUI, sb: SandboxProcess, shots: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # Edits the connection the previous test saved (the tests of this module run in order, on one page).
+    conn = sb.connection(program="cmp", auth_type="client_credentials")
     wrong_secret = "wrong-secret-" + secrets.token_hex(4)
     page.goto(f"{airflow_ui.url}/connections")
     page.get_by_role("row").filter(has_text=CONN_ID).get_by_role("button", name="Edit Connection").click()
     dialog = page.get_by_role("dialog")
     secret = dialog.get_by_label("Client secret", exact=True)
     sync_api.expect(secret).to_have_attribute("type", "password")
+    # The saved secret never comes back to the browser: the form holds Airflow's mask in its place.
+    sync_api.expect(secret).not_to_have_value(conn["password"])
     secret.fill(wrong_secret)
     dialog.get_by_role("button", name="Save").click()
     _toast(page, "Connection has been successfully updated")
 
     _press_test(page, airflow_ui.url)
     toast = _toast(page, "Test Connection Failed")
-    conn = sb.connection(program="cmp", auth_type="client_credentials")
     expected = _expected_failure({**conn, "password": wrong_secret}, monkeypatch)
     assert "invalid_client" in expected
     sync_api.expect(toast).to_contain_text(expected)
