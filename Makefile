@@ -8,18 +8,24 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 AZURITE := tests/storage_servers/node_modules/.bin/azurite
 
-.PHONY: setup demo test lint typecheck unit docs bench clean
+.PHONY: setup demo test lint typecheck unit docs bench clean chromium
 
 $(STAMP): pyproject.toml .ci/constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -c .ci/constraints.txt -e ".[test,parquet]"
+	$(BIN)/pip install --quiet -c .ci/constraints.txt -e ".[test,parquet,ui]"
 	touch $(STAMP)
 
 $(AZURITE): tests/storage_servers/package.json
 	cd tests/storage_servers && npm ci --no-audit --no-fund --silent
 
-setup: $(STAMP) $(AZURITE)
+setup: $(STAMP) $(AZURITE) chromium
+
+# The connection form's browser test (tests/ui) drives Debian's chromium (Playwright's own browser
+# download cannot reach here). Best effort: where it cannot be installed, that test skips saying so.
+chromium:
+	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
+		|| echo "Chromium cannot be installed: tests/ui will be skipped"
 
 demo: $(STAMP)
 	$(BIN)/python -m dags_examples.run_demo

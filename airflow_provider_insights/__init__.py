@@ -10,6 +10,8 @@ from airflow_provider_insights.connection import CONN_TYPE, EXTRA_FIELDS, ExtraF
 __version__ = "0.1.0"
 
 PACKAGE_NAME = "airflow-provider-insights"
+#: How the connection form's choice fields (auth type, program) name the empty choice.
+EMPTY_CHOICE_LABEL = "(not set)"
 
 
 def _schema(extra: ExtraField) -> dict[str, Any]:
@@ -18,6 +20,8 @@ def _schema(extra: ExtraField) -> dict[str, Any]:
         schema["format"] = "password"
     if extra.choices:
         schema["enum"] = [*extra.choices, None]
+        # Airflow's select shows the empty choice as "null" unless told otherwise.
+        schema["values_display"] = {"null": EMPTY_CHOICE_LABEL}
     return schema
 
 
