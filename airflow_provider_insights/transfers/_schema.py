@@ -133,6 +133,17 @@ class SchemaGuard:
             raise PartnerInsightsSchemaChangeError(f"{text}; nothing was written (on_schema_change='fail')", change)
         log.warning("%s; written anyway (on_schema_change='warn')", text)
 
+    def check_column(self, field: str, column: str) -> None:
+        """Refuse an option naming a column the query does not select (when the query is known).
+
+        :param field: the option, named in the error.
+        :param column: the column it names.
+        """
+        if self.expected is not None and column.lower() not in {name.lower() for name in self.expected}:
+            raise PartnerInsightsValidationError(
+                field, f"{column!r} is not a column of the report's query", allowed=self.expected
+            )
+
     def record(self, result: dict[str, Any]) -> None:
         """Put the change found, if any, in the transfer's result.
 

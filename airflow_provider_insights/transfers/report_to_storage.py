@@ -386,6 +386,7 @@ class PartnerInsightsReportToStorageOperator(PartnerInsightsHookMixin, BaseOpera
             column,
             self.overwrite,
         )
+        guard.check_column("partition_by", column)
         plan.check_folder()  # before downloading: a missing bucket, a file where the folder goes
         download, progress, label = self._download(self._link_of(execution), execution)
         with Prefetch(self._decoded_chunks(download, progress, label)) as chunks:
@@ -439,7 +440,8 @@ class PartnerInsightsReportToStorageOperator(PartnerInsightsHookMixin, BaseOpera
         if outlet_events is None:
             return
         for outlet in self.outlets:
-            if isinstance(outlet, Asset) and outlet.uri == result["uri"]:
+            # Airflow drops a folder's trailing "/" from an Asset's URI.
+            if isinstance(outlet, Asset) and outlet.uri == result["uri"].rstrip("/"):
                 extra = ("bytes", "sha256", "rows", "empty", "format", "schema_change", "data_redacted")
                 outlet_events[outlet].extra.update({key: result[key] for key in extra if key in result})
                 if "partitions" in result:
