@@ -95,7 +95,7 @@ def test_other_content_needs_overwrite_and_nothing_is_published_without_it(sb, i
     run_transfer(report_id=first.report_id, destination=destination, partition_by="Month")
     before = {key: local_store.read_bytes(key) for key in local_store.list_keys("days/")}
 
-    with pytest.raises(PartnerInsightsValidationError, match="^destination: 3 partitions already exist") as raised:
+    with pytest.raises(PartnerInsightsValidationError, match=r"^destination: 3 partitions already exist") as raised:
         run_transfer(report_id=other.report_id, destination=destination, partition_by="Month")
     assert "overwrite=True" in str(raised.value)
     assert {key: local_store.read_bytes(key) for key in local_store.list_keys("days/")} == before

@@ -92,7 +92,7 @@ def test_partition_key_is_the_day_as_written(value, key):
 
 
 def test_partition_key_refuses_what_is_not_a_date_naming_the_option():
-    with pytest.raises(PartnerInsightsValidationError, match="^partition_by: 'Contoso' is not a date"):
+    with pytest.raises(PartnerInsightsValidationError, match=r"^partition_by: 'Contoso' is not a date"):
         partition_key("Contoso")
 
 
@@ -112,5 +112,5 @@ def test_partition_options_are_checked_naming_the_field(value, destination, fiel
 
 def test_on_schema_change_accepts_three_values_only():
     assert check_on_schema_change("WARN") == "warn"
-    with pytest.raises(PartnerInsightsValidationError, match="^on_schema_change: 'drop' is not supported"):
+    with pytest.raises(PartnerInsightsValidationError, match=r"^on_schema_change: 'drop' is not supported"):
         check_on_schema_change("drop")
