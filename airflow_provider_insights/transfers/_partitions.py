@@ -2,8 +2,8 @@
 
 The service documents no row order (``ORDER BY`` is optional, its default direction DESC), so rows
 of one day may be anywhere in the file. Memory stays bounded however many days there are: each
-record is appended, as served, to its day's spool file on the worker's local disk (at most
-:data:`MAX_OPEN_SPOOLS` open at once); only a row count per day is kept in memory. When the whole
+record goes, as served, to its day's spool file on the worker's local disk, through a buffer of
+fixed size (:data:`SPOOL_BUFFER_BYTES`); beyond it only a row count per day is kept in memory. When the whole
 file has been read (and its header checked), each day is rendered to a local file (the header then
 its rows, or Parquet with the query's schema) through a ``HashingWriter``, compared with what the
 destination already holds, and published with a ``StagedWrite``: readers see a whole partition or
@@ -20,16 +20,15 @@ import logging
 import os
 import re
 import tempfile
-from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, Any
 
 from airflow_provider_insights.datetimes import parse_datetime
 from airflow_provider_insights.exceptions import PartnerInsightsTransferError, PartnerInsightsValidationError
 from airflow_provider_insights.transfers._destination import asset_uri, destination_path, existing_object
 from airflow_provider_insights.transfers._digest import HashingWriter
-from airflow_provider_insights.transfers._records import iter_records, record_fields
+from airflow_provider_insights.transfers._records import iter_records, record_field, record_fields
 
 if TYPE_CHECKING:
     from airflow.sdk import ObjectStoragePath
@@ -40,8 +39,8 @@ if TYPE_CHECKING:
 PARTITION_KEY = "date"
 #: Hive's name for the partition of rows whose key is empty.
 NULL_PARTITION = "__HIVE_DEFAULT_PARTITION__"
-#: Spool files kept open at once (the others are closed and reopened to append when needed).
-MAX_OPEN_SPOOLS = 32
+#: Records held in memory before they are appended to their days' spool files.
+SPOOL_BUFFER_BYTES = 4 << 20
 #: Bytes copied at a time between local files and the store.
 COPY_BLOCK_BYTES = 1 << 20
 
@@ -118,17 +117,22 @@ def partitioned_result(plan: PartitionPlan, partitions: list[dict[str, Any]]) ->
 
 
 class PartitionSpool:
-    """Records appended to one local file per partition, with few files open at a time.
+    """Records appended to one local file per partition, buffered in memory up to a fixed budget.
+
+    Rows of many days arrive interleaved: writing each record to its day's file as it comes would
+    open and close files constantly (or keep one open per day). Records are gathered instead, and
+    when the buffer reaches ``buffer_bytes`` each day's records are appended to its file at once.
 
     :param folder: an empty local folder the spool files go in.
-    :param max_open: files kept open at once.
+    :param buffer_bytes: records held in memory at most before they are written out.
     """
 
-    def __init__(self, folder: str, *, max_open: int = MAX_OPEN_SPOOLS) -> None:
+    def __init__(self, folder: str, *, buffer_bytes: int = SPOOL_BUFFER_BYTES) -> None:
         self.folder = folder
-        self.max_open = max_open
+        self.buffer_bytes = buffer_bytes
         self.rows: dict[str, int] = {}
-        self._open: OrderedDict[str, BinaryIO] = OrderedDict()
+        self._pending: dict[str, list[bytes]] = {}
+        self._pending_bytes = 0
 
     def add(self, key: str, record: bytes) -> None:
         """Append one record to partition ``key``'s spool.
@@ -136,8 +140,11 @@ class PartitionSpool:
         :param key: the partition.
         :param record: the record's bytes, line break included.
         """
-        self._file(key).write(record)
+        self._pending.setdefault(key, []).append(record)
         self.rows[key] = self.rows.get(key, 0) + 1
+        self._pending_bytes += len(record)
+        if self._pending_bytes >= self.buffer_bytes:
+            self.flush()
 
     def path(self, key: str) -> str:
         """The spool file of partition ``key``.
@@ -146,21 +153,13 @@ class PartitionSpool:
         """
         return os.path.join(self.folder, f"{key}.spool")
 
-    def close(self) -> None:
-        """Close every open spool file."""
-        while self._open:
-            self._open.popitem(last=False)[1].close()
-
-    def _file(self, key: str) -> BinaryIO:
-        handle = self._open.get(key)
-        if handle is not None:
-            self._open.move_to_end(key)
-            return handle
-        if len(self._open) >= self.max_open:
-            self._open.popitem(last=False)[1].close()
-        handle = open(self.path(key), "ab")  # noqa: SIM115 - kept open across calls, closed by close()
-        self._open[key] = handle
-        return handle
+    def flush(self) -> None:
+        """Append every buffered record to its partition's file."""
+        for key, records in self._pending.items():
+            with open(self.path(key), "ab") as spool:
+                spool.writelines(records)
+        self._pending = {}
+        self._pending_bytes = 0
 
 
 @dataclass
@@ -223,10 +222,8 @@ def land_partitions(chunks: Iterator[bytes], plan: PartitionPlan, guard: SchemaG
     """
     with tempfile.TemporaryDirectory(prefix="insights-partitions-") as work:
         spool = PartitionSpool(work)
-        try:
-            header = _spool_records(chunks, plan, guard, spool)
-        finally:
-            spool.close()
+        header = _spool_records(chunks, plan, guard, spool)
+        spool.flush()
         rendered = [_render(key, header, spool, plan, guard) for key in sorted(spool.rows)]
         _compare_with_destination(rendered, plan)
         for partition in rendered:
@@ -257,9 +254,7 @@ def _spool_records(chunks: Iterator[bytes], plan: PartitionPlan, guard: SchemaGu
     for record in records:
         if not record.strip():
             continue  # a blank line is no row
-        fields = record_fields(record, plan.delimiter)
-        value = fields[index] if index < len(fields) else ""
-        spool.add(partition_key(value), record)
+        spool.add(partition_key(record_field(record, index, plan.delimiter)), record)
     return header
 
 

@@ -83,6 +83,20 @@ def iter_records(chunks: Iterable[bytes]) -> Iterator[bytes]:
         yield b"".join(parts)
 
 
+def record_field(record: bytes, index: int, delimiter: str) -> str:
+    """Field ``index`` of one data record (``""`` when the record is shorter).
+
+    :param record: one record from :func:`iter_records`.
+    :param index: the field's position.
+    :param delimiter: ``","`` or ``"\t"``.
+    """
+    if _QUOTE not in record:  # most records: no quoting to undo, a plain split does
+        fields = record.rstrip(b"\r\n").split(delimiter.encode(), index + 1)
+        return fields[index].decode("utf-8") if index < len(fields) else ""
+    fields = record_fields(record, delimiter)
+    return fields[index] if index < len(fields) else ""
+
+
 def record_fields(record: bytes, delimiter: str) -> list[str]:
     """The fields of one record (a BOM before the header's first name is dropped).
 

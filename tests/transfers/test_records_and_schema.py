@@ -9,7 +9,7 @@ import pytest
 
 from airflow_provider_insights.exceptions import PartnerInsightsSchemaChangeError, PartnerInsightsValidationError
 from airflow_provider_insights.transfers._partitions import NULL_PARTITION, check_partition_by, partition_key
-from airflow_provider_insights.transfers._records import RecordCounter, iter_records, record_fields
+from airflow_provider_insights.transfers._records import RecordCounter, iter_records, record_field, record_fields
 from airflow_provider_insights.transfers._schema import SchemaGuard, check_on_schema_change, compare_columns
 
 # Quoted line breaks, doubled quotes, a quoted delimiter, CRLF: what the sandbox and the service write.
@@ -36,6 +36,8 @@ def test_records_are_counted_and_split_whatever_the_chunk_boundaries(piece):
     assert counter.data_rows == len(expected) - 1 == 3
     assert b"".join(records) == SAMPLE
     assert [record_fields(record, ",") for record in records] == expected
+    assert [record_field(record, 2, ",") for record in records] == [row[2] for row in expected]
+    assert record_field(b"a,b\r\n", 5, ",") == ""
 
 
 def test_a_last_record_without_line_break_counts_and_a_header_alone_is_no_row():
