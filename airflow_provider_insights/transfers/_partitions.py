@@ -41,6 +41,8 @@ PARTITION_KEY = "date"
 NULL_PARTITION = "__HIVE_DEFAULT_PARTITION__"
 #: Records held in memory before they are appended to their days' spool files.
 SPOOL_BUFFER_BYTES = 4 << 20
+#: Distinct date values whose day is remembered (timestamps may all differ: the cache stays bounded).
+KEY_CACHE_SIZE = 4096
 #: Bytes copied at a time between local files and the store.
 COPY_BLOCK_BYTES = 1 << 20
 
@@ -140,8 +142,12 @@ class PartitionSpool:
         :param key: the partition.
         :param record: the record's bytes, line break included.
         """
-        self._pending.setdefault(key, []).append(record)
-        self.rows[key] = self.rows.get(key, 0) + 1
+        pending = self._pending.get(key)
+        if pending is None:
+            pending = self._pending[key] = []
+            self.rows.setdefault(key, 0)
+        pending.append(record)
+        self.rows[key] += 1
         self._pending_bytes += len(record)
         if self._pending_bytes >= self.buffer_bytes:
             self.flush()
@@ -251,10 +257,17 @@ def _spool_records(chunks: Iterator[bytes], plan: PartitionPlan, guard: SchemaGu
     names = record_fields(header, plan.delimiter)
     guard.check(names)
     index = _column_index(names, plan.partition_by)
+    keys: dict[str, str] = {}  # value -> day: a date column holds few distinct values
     for record in records:
-        if not record.strip():
+        if record.isspace():
             continue  # a blank line is no row
-        spool.add(partition_key(record_field(record, index, plan.delimiter)), record)
+        value = record_field(record, index, plan.delimiter)
+        key = keys.get(value)
+        if key is None:
+            key = partition_key(value)
+            if len(keys) < KEY_CACHE_SIZE:
+                keys[value] = key
+        spool.add(key, record)
     return header
 
 
