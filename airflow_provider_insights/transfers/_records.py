@@ -91,8 +91,8 @@ def record_field(record: bytes, index: int, delimiter: str) -> str:
     :param delimiter: ``","`` or ``"\t"``.
     """
     if _QUOTE not in record:  # most records: no quoting to undo, a plain split does
-        fields = record.rstrip(b"\r\n").split(delimiter.encode(), index + 1)
-        return fields[index].decode("utf-8") if index < len(fields) else ""
+        pieces = record.rstrip(b"\r\n").split(delimiter.encode(), index + 1)
+        return pieces[index].decode("utf-8") if index < len(pieces) else ""
     fields = record_fields(record, delimiter)
     return fields[index] if index < len(fields) else ""
 
