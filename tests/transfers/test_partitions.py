@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import logging
 import os
 from datetime import date, timedelta
 
@@ -146,3 +147,26 @@ def test_bad_partition_options_fail_before_downloading(sb, insights_conn, option
 
     assert raised.value.field == field
     assert blob_gets(sb) == 0
+
+
+def test_a_dropped_and_expired_link_resume_into_the_same_partitions_without_leaking_it(
+    sb, insights_conn, local_store, caplog, capfd
+):
+    report = make_completed_report(sb, report_bytes=2 << 20, window=_window(4))
+    clean = run_transfer(report_id=report.report_id, destination=_folder(local_store, "clean"), partition_by="Month")
+    sb.admin.set_faults([{"kind": "expire_link"}, {"kind": "reset", "after_bytes": 300_000}])
+    caplog.set_level(logging.INFO)
+
+    result = run_transfer(report_id=report.report_id, destination=_folder(local_store, "resumed"), partition_by="Month")
+
+    assert [p["sha256"] for p in result["partitions"]] == [p["sha256"] for p in clean["partitions"]]
+    assert sb.admin.stats()["faults_fired"] == {"expire_link": 1, "reset": 1}
+    from airflow_provider_insights.hooks.insights import PartnerInsightsHook
+
+    execution = PartnerInsightsHook().get_execution(report.report_id, report.execution_id)
+    assert execution is not None and execution.report_access_secure_link
+    query = execution.report_access_secure_link.split("?", 1)[1]
+    captured = capfd.readouterr()
+    text = "\n".join([*(record.getMessage() for record in caplog.records), captured.out, captured.err, str(result)])
+    assert "4 partitions" in text
+    assert query not in text and "sig=" not in text
