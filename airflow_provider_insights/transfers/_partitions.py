@@ -187,6 +187,17 @@ class PartitionPlan:
     partition_by: str
     overwrite: bool
 
+    @classmethod
+    def of_task(cls, task: Any, output_format: str, delimiter: str, column: str) -> PartitionPlan:
+        """The plan of a transfer operator (its rendered ``destination``, connection, ``overwrite``).
+
+        :param task: the operator.
+        :param output_format: the checked output format.
+        :param delimiter: the served file's delimiter.
+        :param column: the checked ``partition_by``.
+        """
+        return cls(task.destination, task.destination_conn_id, output_format, delimiter, column, bool(task.overwrite))
+
     def check_folder(self) -> None:
         """Refuse a folder the store cannot write into (missing bucket, a file in the way)."""
         # The store is asked about a partition that could exist: the same checks as for one file.

@@ -10,14 +10,18 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 from collections.abc import Iterable, Iterator
 from itertools import chain
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_insights.exceptions import PartnerInsightsEmptyReportError
 from airflow_provider_insights.transfers._parquet import ChunkReader
 
 if TYPE_CHECKING:
     from airflow_provider_insights.transfers._schema import SchemaGuard
+
+log = logging.getLogger(__name__)
 
 _QUOTE = b'"'
 _NEWLINE = b"\n"
@@ -128,3 +132,18 @@ def write_report(chunks: Iterator[bytes], out: Any, delimiter: str, output_forma
         counter.feed(chunk)
         out.write(chunk)
     return counter.data_rows
+
+
+def check_empty(rows: int, label: str, *, fail_on_empty: bool) -> None:
+    """Refuse (``fail_on_empty``) or log a report that holds a header and no rows.
+
+    :param rows: the data rows read.
+    :param label: what was read (``report R execution E``).
+    :param fail_on_empty: raise instead of logging.
+    :raises PartnerInsightsEmptyReportError: no rows and ``fail_on_empty``.
+    """
+    if rows:
+        return
+    if fail_on_empty:
+        raise PartnerInsightsEmptyReportError(f"{label}: the file holds a header and no rows (fail_on_empty)")
+    log.warning("%s: the file holds a header and no rows", label)

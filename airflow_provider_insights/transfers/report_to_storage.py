@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from airflow.sdk import Context, ObjectStoragePath
 
     from airflow_provider_insights.models import Execution
+    from airflow_provider_insights.transfers._schema import SchemaGuard
 
 OUTPUT_FORMATS = ("csv", "tsv", "parquet")
 _DELIMITERS = {"csv": ",", "tsv": "\t"}
@@ -174,7 +175,9 @@ class PartnerInsightsReportToStorageOperator(PartnerInsightsHookMixin, BaseOpera
         self._lineage = (execution.execution_id, result["uri"])
         return result
 
-    def _land_file(self, context: Context, execution: Execution, output_format: str, guard: Any) -> dict[str, Any]:
+    def _land_file(
+        self, context: Context, execution: Execution, output_format: str, guard: SchemaGuard
+    ) -> dict[str, Any]:
         path = self._destination_path(execution, output_format)
         kept = self._existing_to_keep(path, context)
         link = self._link_of(execution)
@@ -330,14 +333,14 @@ class PartnerInsightsReportToStorageOperator(PartnerInsightsHookMixin, BaseOpera
         path: ObjectStoragePath,
         output_format: str,
         *,
-        guard: Any,
+        guard: SchemaGuard,
         write: bool = True,
     ) -> dict[str, Any]:
         from contextlib import nullcontext
 
         from airflow_provider_insights.transfers._atomic import StagedWrite
         from airflow_provider_insights.transfers._digest import HashingWriter
-        from airflow_provider_insights.transfers._records import write_report
+        from airflow_provider_insights.transfers._records import check_empty, write_report
         from airflow_provider_insights.transfers._streaming import Prefetch
 
         download, progress, label = self._download(link, execution)
@@ -349,7 +352,9 @@ class PartnerInsightsReportToStorageOperator(PartnerInsightsHookMixin, BaseOpera
             # decrypts, this one hashes and writes (both release the GIL).
             out = HashingWriter(staged)
             rows = write_report(iter(chunks), out, self._delimiter(execution), output_format, guard)
-            self._check_empty(rows, label)  # inside the block: an empty file refused is not published
+            check_empty(
+                rows, label, fail_on_empty=self.fail_on_empty
+            )  # inside the block: an empty file refused is not published
         progress.finish(download.offset, download.total_length)
         self.log.info(
             "%s %d bytes, %d rows (sha256 %s) for %s after %d resumes and %d link refreshes",
@@ -374,41 +379,30 @@ class PartnerInsightsReportToStorageOperator(PartnerInsightsHookMixin, BaseOpera
     def _delimiter(execution: Execution) -> str:
         return _DELIMITERS.get((execution.format or "csv").lower(), ",")
 
-    def _land_partitions(self, execution: Execution, output_format: str, column: str, guard: Any) -> dict[str, Any]:
+    def _land_partitions(
+        self, execution: Execution, output_format: str, column: str, guard: SchemaGuard
+    ) -> dict[str, Any]:
         from airflow_provider_insights.transfers._partitions import PartitionPlan, land_partitions
+        from airflow_provider_insights.transfers._records import check_empty
         from airflow_provider_insights.transfers._streaming import Prefetch
 
-        plan = PartitionPlan(
-            self.destination,
-            self.destination_conn_id,
-            output_format,
-            self._delimiter(execution),
-            column,
-            self.overwrite,
-        )
+        plan = PartitionPlan.of_task(self, output_format, self._delimiter(execution), column)
         guard.check_column("partition_by", column)
         plan.check_folder()  # before downloading: a missing bucket, a file where the folder goes
         download, progress, label = self._download(self._link_of(execution), execution)
         with Prefetch(self._decoded_chunks(download, progress, label)) as chunks:
             result = land_partitions(iter(chunks), plan, guard, label=label)
-        self._check_empty(result["rows"], label)  # nothing was published: an empty file has no partition
+        check_empty(
+            result["rows"], label, fail_on_empty=self.fail_on_empty
+        )  # nothing was published: an empty file has no partition
         return result
 
-    def _schema_guard(self, execution: Execution, policy: str) -> Any:
+    def _schema_guard(self, execution: Execution, policy: str) -> SchemaGuard:
         from airflow_provider_insights.transfers._schema import SchemaGuard, query_columns
 
         # The report (one GET) says which query made the file; "ignore" spares that call.
         columns = None if policy == "ignore" else query_columns(self.hook.get_report(self.report_id))
         return SchemaGuard(columns, policy, f"report {self.report_id} execution {execution.execution_id}")
-
-    def _check_empty(self, rows: int, label: str) -> None:
-        from airflow_provider_insights.exceptions import PartnerInsightsEmptyReportError
-
-        if rows:
-            return
-        if self.fail_on_empty:
-            raise PartnerInsightsEmptyReportError(f"{label}: the file holds a header and no rows (fail_on_empty)")
-        self.log.warning("%s: the file holds a header and no rows", label)
 
     def _decoded_chunks(self, download: Any, progress: Any, label: str) -> Iterator[bytes]:
         from airflow_provider_insights.transfers._streaming import Decoder
