@@ -79,6 +79,21 @@ def execution_reads(sb: Any) -> int:
     )
 
 
+def asset_event_extras(run_id: str) -> dict[str, dict[str, Any]]:
+    """The ``extra`` of each asset event a DAG run emitted, by asset URI."""
+    from airflow.models.asset import AssetEvent, AssetModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        events = (
+            session.query(AssetEvent, AssetModel)
+            .join(AssetModel, AssetEvent.asset_id == AssetModel.id)
+            .filter(AssetEvent.source_run_id == run_id)
+            .all()
+        )
+        return {model.uri: dict(event.extra) for event, model in events}
+
+
 def run_transfer(**kwargs: Any) -> dict[str, Any]:
     """Build the operator and run ``execute`` as a worker would (connections from AIRFLOW_CONN_*)."""
     from airflow_provider_insights.transfers.report_to_storage import PartnerInsightsReportToStorageOperator

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.fixtures.airflow_env import TEST_DAGS_FOLDER, run_dag_file
+from tests.transfers.conftest import asset_event_extras
 
 pytestmark = pytest.mark.integration
 
@@ -22,7 +23,7 @@ def test_asset_events_carry_rows_partitions_and_emptiness(airflow_db, sb, insigh
     landed, empty = result.xcoms["land_ten_days"], result.xcoms["land_no_day"]
     assert landed["rows"] == 300 and len(landed["partitions"]) == 10 and landed["empty"] is False
     assert empty["rows"] == 0 and empty["empty"] is True
-    extras = _asset_event_extras(result.run_id)
+    extras = asset_event_extras(result.run_id)
     assert extras[local_store.asset_uri("by_day")] == {
         "bytes": landed["bytes"],
         "rows": 300,
@@ -37,17 +38,3 @@ def test_asset_events_carry_rows_partitions_and_emptiness(airflow_db, sb, insigh
         "empty": True,
         "format": "csv",
     }
-
-
-def _asset_event_extras(run_id: str) -> dict[str, dict]:
-    from airflow.models.asset import AssetEvent, AssetModel
-    from airflow.utils.session import create_session
-
-    with create_session() as session:
-        events = (
-            session.query(AssetEvent, AssetModel)
-            .join(AssetModel, AssetEvent.asset_id == AssetModel.id)
-            .filter(AssetEvent.source_run_id == run_id)
-            .all()
-        )
-        return {model.uri: dict(event.extra) for event, model in events}
