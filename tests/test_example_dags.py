@@ -34,6 +34,17 @@ EXPECTED_DAGS = {
         "pause_report": set(),
         "resume_report": set(),
     },
+    "partner_insights_event_driven_setup": {
+        "first_run_time": {"create_recurring_report"},
+        "create_query": {"create_recurring_report"},
+        "create_recurring_report": {"report_id_to_watch"},
+        "report_id_to_watch": set(),
+    },
+    "partner_insights_event_driven_landing": {
+        "plan_landing": {"land_execution"},
+        "land_execution": {"announce_landed"},
+        "announce_landed": set(),
+    },
     "partner_insights_recurring_report_daily": {
         "find_report_id": {"wait_for_newest_execution", "transfer_to_storage"},
         "wait_for_newest_execution": {"transfer_to_storage"},
@@ -59,6 +70,7 @@ def test_the_demo_runner_and_package_marker_are_not_parsed_as_dag_files(dagbag):
     assert parsed == {
         "partner_insights_daily_extract.py",
         "partner_insights_downstream_transform.py",
+        "partner_insights_event_driven.py",
         "partner_insights_recurring_report.py",
     }
 
@@ -139,6 +151,52 @@ def test_find_report_id_takes_the_exact_name_only(monkeypatch):
     case["now"] = "two"
     with pytest.raises(PartnerInsightsConfigError, match="id-1, id-2"):
         find_report_id.function()
+
+
+def test_the_event_driven_asset_is_watched_once_a_report_id_is_set():
+    """Without a report id the asset has no watcher; with one, the watcher's arguments come from the environment."""
+    probe = (
+        "import importlib.util, json, sys\n"
+        "spec = importlib.util.spec_from_file_location('events', sys.argv[1])\n"
+        "module = importlib.util.module_from_spec(spec); spec.loader.exec_module(module)\n"
+        "print(json.dumps([[w.name, *w.trigger.serialize()] for w in module.NEW_EXECUTION.watchers]))\n"
+    )
+
+    def watchers(**env: str) -> list:
+        environment = {**os.environ, **env}
+        for name in ("PARTNER_INSIGHTS_EVENT_REPORT_ID", "PARTNER_INSIGHTS_EVENT_IGNORE_BEFORE"):
+            environment.setdefault(name, "")
+        result = subprocess.run(
+            [sys.executable, "-c", probe, str(DAGS_DIR / "partner_insights_event_driven.py")],
+            env=environment,
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return json.loads(result.stdout.strip().splitlines()[-1])
+
+    assert watchers() == []
+    [[name, classpath, kwargs]] = watchers(
+        PARTNER_INSIGHTS_EVENT_REPORT_ID="r-1",
+        PARTNER_INSIGHTS_EVENT_IGNORE_BEFORE="2024-05-01T00:00:00Z",
+        PARTNER_INSIGHTS_POLL_SECONDS="600",
+    )
+    assert name == "partner_insights_dynamics_usage_new_execution"
+    assert classpath.endswith("report_execution.PartnerInsightsNewExecutionTrigger")
+    assert kwargs == {
+        "report_id": "r-1",
+        "partner_insights_conn_id": "partner_insights_default",
+        "poll_interval": 600.0,
+        "ignore_before": "2024-05-01T00:00:00+00:00",
+    }
+
+
+def test_event_driven_landing_path_depends_only_on_the_execution():
+    from dags_examples.partner_insights_event_driven import LANDING_ROOT, landing_uri
+
+    payload = {"execution_id": "e-1", "generated_time": "2024-05-01T23:30:00-02:00", "report_id": "r"}
+    assert landing_uri(payload) == f"{LANDING_ROOT}/date=2024-05-02/e-1.csv"  # the UTC date
 
 
 def test_destination_follows_the_environment(tmp_path):
