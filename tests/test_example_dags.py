@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -153,35 +154,46 @@ def test_find_report_id_takes_the_exact_name_only(monkeypatch):
         find_report_id.function()
 
 
-def test_the_event_driven_asset_is_watched_once_a_report_id_is_set():
-    """Without a report id the asset has no watcher; with one, the watcher's arguments come from the environment."""
+def parse_fresh(dag_file: str, expression: str, env: dict[str, str]) -> Any:
+    """Parse a DAG file in a fresh interpreter with ``env`` added, and return ``expression`` (JSON) on its module.
+
+    :param dag_file: the file's name in ``dags_examples/``.
+    :param expression: a Python expression over ``module``.
+    :param env: environment variables to set (an empty value unsets one, as the DAG files read it).
+    """
     probe = (
         "import importlib.util, json, sys\n"
-        "spec = importlib.util.spec_from_file_location('events', sys.argv[1])\n"
+        "spec = importlib.util.spec_from_file_location('probe', sys.argv[1])\n"
         "module = importlib.util.module_from_spec(spec); spec.loader.exec_module(module)\n"
-        "print(json.dumps([[w.name, *w.trigger.serialize()] for w in module.NEW_EXECUTION.watchers]))\n"
+        f"print(json.dumps({expression}))\n"
     )
+    result = subprocess.run(
+        [sys.executable, "-c", probe, str(DAGS_DIR / dag_file)],
+        env={**os.environ, **env},
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(result.stdout.strip().splitlines()[-1])
 
-    def watchers(**env: str) -> list:
-        environment = {**os.environ, **env}
-        for name in ("PARTNER_INSIGHTS_EVENT_REPORT_ID", "PARTNER_INSIGHTS_EVENT_IGNORE_BEFORE"):
-            environment.setdefault(name, "")
-        result = subprocess.run(
-            [sys.executable, "-c", probe, str(DAGS_DIR / "partner_insights_event_driven.py")],
-            env=environment,
-            cwd=REPO_ROOT,
-            capture_output=True,
-            text=True,
-            check=True,
+
+def test_the_event_driven_asset_is_watched_once_a_report_id_is_set():
+    """Without a report id the asset has no watcher; with one, the watcher's arguments come from the environment."""
+
+    def watchers(report_id: str = "", ignore_before: str = "", poll_seconds: str = "") -> Any:
+        return parse_fresh(
+            "partner_insights_event_driven.py",
+            "[[w.name, *w.trigger.serialize()] for w in module.NEW_EXECUTION.watchers]",
+            {
+                "PARTNER_INSIGHTS_EVENT_REPORT_ID": report_id,
+                "PARTNER_INSIGHTS_EVENT_IGNORE_BEFORE": ignore_before,
+                "PARTNER_INSIGHTS_POLL_SECONDS": poll_seconds,
+            },
         )
-        return json.loads(result.stdout.strip().splitlines()[-1])
 
     assert watchers() == []
-    [[name, classpath, kwargs]] = watchers(
-        PARTNER_INSIGHTS_EVENT_REPORT_ID="r-1",
-        PARTNER_INSIGHTS_EVENT_IGNORE_BEFORE="2024-05-01T00:00:00Z",
-        PARTNER_INSIGHTS_POLL_SECONDS="600",
-    )
+    [[name, classpath, kwargs]] = watchers("r-1", "2024-05-01T00:00:00Z", "600")
     assert name == "partner_insights_dynamics_usage_new_execution"
     assert classpath.endswith("report_execution.PartnerInsightsNewExecutionTrigger")
     assert kwargs == {
@@ -201,27 +213,15 @@ def test_event_driven_landing_path_depends_only_on_the_execution():
 
 def test_destination_follows_the_environment(tmp_path):
     """PARTNER_INSIGHTS_DESTINATION_ROOT moves both the files and the Asset (checked in a fresh parse)."""
-    probe = (
-        "import importlib.util, json, sys\n"
-        "spec = importlib.util.spec_from_file_location('extract', sys.argv[1])\n"
-        "module = importlib.util.module_from_spec(spec); spec.loader.exec_module(module)\n"
-        "task = module.dag.get_task('transfer_to_storage')\n"
-        "print(json.dumps([module.CUSTOMERS_AND_TENANTS.uri, task.destination, task.destination_conn_id]))\n"
+    uri, destination, conn_id = parse_fresh(
+        "partner_insights_daily_extract.py",
+        "[module.CUSTOMERS_AND_TENANTS.uri, module.dag.get_task('transfer_to_storage').destination, "
+        "module.dag.get_task('transfer_to_storage').destination_conn_id]",
+        {
+            "PARTNER_INSIGHTS_DESTINATION_ROOT": "s3://bucket/insights/",
+            "PARTNER_INSIGHTS_DESTINATION_CONN_ID": "aws_default",
+        },
     )
-    env = {
-        **os.environ,
-        "PARTNER_INSIGHTS_DESTINATION_ROOT": "s3://bucket/insights/",
-        "PARTNER_INSIGHTS_DESTINATION_CONN_ID": "aws_default",
-    }
-    result = subprocess.run(
-        [sys.executable, "-c", probe, str(DAGS_DIR / "partner_insights_daily_extract.py")],
-        env=env,
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    uri, destination, conn_id = json.loads(result.stdout.strip().splitlines()[-1])
     assert uri == "s3://bucket/insights/customers_and_tenants"
     assert destination.startswith("s3://bucket/insights/customers_and_tenants/date={{")
     assert conn_id == "aws_default"
