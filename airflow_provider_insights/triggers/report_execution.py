@@ -237,11 +237,13 @@ class PartnerInsightsNewExecutionTrigger(BaseEventTrigger):
 
     **Polling.** Each poll asks for the newest Completed execution (one request); only when it is new
     is the report's history (90 days) read, so that every execution completed since the last poll is
-    yielded, in the order they were generated, even when several completed between two polls. Failed
-    polls follow the execution trigger's rules (:class:`~._polling.FailedPolls`): transient ones are
-    waited through with backoff. A watcher has no task to fail and the triggerer restarts an ended
-    watcher at once, so an error waiting cannot cure (a deleted report, a refused credential) is
-    logged at ERROR and polled again every :data:`MAX_ERROR_BACKOFF_SECONDS`, instead of ending.
+    yielded, in the order they were generated, even when several completed between two polls. (The
+    newest is chosen by creation time: were two runs to overlap and the older one complete last, it
+    would be yielded with the next execution, at the next history read.) Failed polls follow the
+    execution trigger's rules (:class:`~._polling.FailedPolls`): transient ones are waited through
+    with backoff. A watcher has no task to fail and the triggerer restarts an ended watcher at once,
+    so an error waiting cannot cure (a deleted report, a refused credential) is logged at ERROR and
+    polled again every :data:`MAX_ERROR_BACKOFF_SECONDS`, instead of ending.
 
     **Never twice, restarts.** Within one run, an execution is yielded only if its (generation time,
     id) is past the newest already yielded: never twice. The serialized arguments cannot carry that
