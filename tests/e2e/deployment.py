@@ -104,7 +104,7 @@ class Deployment:
         )
         if self.broker_url:
             env["AIRFLOW__CELERY__BROKER_URL"] = self.broker_url
-            env["AIRFLOW__CELERY__RESULT_BACKEND"] = "db+" + self.database_url.replace("+psycopg2", "")
+            env["AIRFLOW__CELERY__RESULT_BACKEND"] = "db+" + self.database_url
         env.update(self.extra_env)
         return env
 
@@ -158,9 +158,11 @@ class Deployment:
         )
 
     def stop_all(self) -> None:
-        """Stop every component (workers first, the api-server last)."""
-        for name in sorted(self.components, key=lambda item: item == "api-server"):
-            self.components[name].stop()
+        """Stop every component: all asked at once, then whatever is left killed."""
+        for component in self.components.values():
+            component.terminate()
+        for component in self.components.values():
+            component.stop()
 
     def log_files(self) -> list[Path]:
         """Every log file: the components' output and Airflow's task, trigger and processor logs."""

@@ -187,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
         with contextlib.ExitStack() as stack:
             infra = Infrastructure(workdir, stack, with_redis="celery" in labels)
             print(
-                f"[{time.monotonic() - started:6.1f}s  setup] PostgreSQL 15 on :{infra.pg_port}, sandbox, moto, Azurite"
+                f"[{time.monotonic() - started:6.1f}s  setup] PostgreSQL on :{infra.pg_port}, sandbox, moto, Azurite"
                 + (f", Redis on :{infra.redis_port}" if infra.redis_port else ""),
                 flush=True,
             )

@@ -23,7 +23,8 @@ import psutil
 
 from tests.fixtures.storage import free_port
 
-POSTGRES_BIN = Path("/usr/lib/postgresql/15/bin")
+#: Debian's PostgreSQL server binaries (the newest installed major version).
+POSTGRES_BINS = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda path: int(path.parts[-3]))
 START_TIMEOUT_S = 120.0
 
 
@@ -102,14 +103,19 @@ class Component:
         self.process.wait(30)
         return len(tree)
 
+    def terminate(self) -> None:
+        """SIGTERM the process group (returns at once)."""
+        if self.process is not None and self.process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.pid, signal.SIGTERM)
+
     def stop(self) -> None:
         """SIGTERM the group, SIGKILL what is left of the process tree after 20 s."""
         if self.process is None:
             return
         tree = self.process_tree()
         if self.process.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.pid, signal.SIGTERM)
+            self.terminate()
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self.process.wait(20)
         for process in tree:
@@ -134,23 +140,24 @@ def _chown_to_postgres(path: Path) -> None:
 
 @contextlib.contextmanager
 def postgres(workdir: Path) -> Iterator[int]:
-    """A PostgreSQL 15 cluster in ``workdir`` on a loopback port (trust auth); always stopped.
+    """A PostgreSQL cluster (Debian's newest installed version) in ``workdir`` on a loopback port (trust auth); always stopped.
 
     :param workdir: an empty folder for the data directory and the socket.
     :return: the port.
     """
-    if not (POSTGRES_BIN / "initdb").exists():
-        raise E2EError(f"PostgreSQL is not installed ({POSTGRES_BIN}); `make e2e` installs Debian's postgresql")
+    if not POSTGRES_BINS:
+        raise E2EError("PostgreSQL is not installed (/usr/lib/postgresql); `make e2e` installs Debian's postgresql")
+    bin_dir = POSTGRES_BINS[-1].parent
     workdir.mkdir(parents=True, exist_ok=True)
     _chown_to_postgres(workdir)
     data, port, sudo = workdir / "data", free_port(), _as_postgres_user()
     subprocess.run(
-        [*sudo, str(POSTGRES_BIN / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8"],
+        [*sudo, str(bin_dir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8"],
         check=True,
         capture_output=True,
     )
     options = f"-p {port} -k {workdir} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=300"
-    ctl = [*sudo, str(POSTGRES_BIN / "pg_ctl"), "-D", str(data), "-l", str(workdir / "postgres.log")]
+    ctl = [*sudo, str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(workdir / "postgres.log")]
     subprocess.run([*ctl, "-o", options, "-w", "start"], check=True, capture_output=True)
     try:
         yield port
