@@ -140,7 +140,7 @@ def _chown_to_postgres(path: Path) -> None:
 
 @contextlib.contextmanager
 def postgres(workdir: Path) -> Iterator[int]:
-    """A PostgreSQL cluster (Debian's newest installed version) in ``workdir`` on a loopback port (trust auth); always stopped.
+    """A PostgreSQL cluster (Debian's newest version) in ``workdir`` on a loopback port (trust auth); always stopped.
 
     :param workdir: an empty folder for the data directory and the socket.
     :return: the port.
