@@ -7,7 +7,7 @@ link to the destination, then deletes the one-off report whatever happened, so n
 Partner Center.
 
 Where the file goes is read from the environment when the DAG is parsed, so that the Asset the DAG
-declares names the place it really writes to (see ``partner_insights_assets.py``, shared with the
+declares names the place it really writes to (see ``insights_destination.py``, shared with the
 downstream transform: copy both files):
 
 - ``PARTNER_INSIGHTS_DESTINATION_ROOT``: a folder URI. Default: a local ``file://`` folder under
@@ -40,11 +40,11 @@ from airflow_provider_insights.query_builder import InsightsQuery
 from airflow_provider_insights.sensors.report_execution import PartnerInsightsReportExecutionSensor
 from airflow_provider_insights.transfers.report_to_storage import PartnerInsightsReportToStorageOperator
 
-# The destination and its Asset, shared with the downstream transform (partner_insights_assets.py).
+# The destination and its Asset, shared with the downstream transform (insights_destination.py).
 try:  # Airflow puts the DAGs folder on sys.path: the module sits next to this file
-    from partner_insights_assets import CUSTOMERS_AND_TENANTS, DESTINATION_CONN_ID
+    from insights_destination import CUSTOMERS_AND_TENANTS, DESTINATION_CONN_ID
 except ImportError:  # loaded from the repository (tests, ``make demo``): the folder is the dags_examples package
-    from dags_examples.partner_insights_assets import CUSTOMERS_AND_TENANTS, DESTINATION_CONN_ID
+    from dags_examples.insights_destination import CUSTOMERS_AND_TENANTS, DESTINATION_CONN_ID
 
 POLL_SECONDS = float(os.environ.get("PARTNER_INSIGHTS_POLL_SECONDS") or 300)
 RETRY_DELAY = timedelta(seconds=float(os.environ.get("PARTNER_INSIGHTS_RETRY_DELAY_SECONDS") or 300))

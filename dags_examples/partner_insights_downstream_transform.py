@@ -1,7 +1,7 @@
 """Downstream transform: runs whenever the daily extract has written a new file.
 
 Scheduled on the extract's Asset, the very object the extract's transfer declares as its outlet
-(``partner_insights_assets.py``; copy it next to this file).
+(``insights_destination.py``; copy it next to this file).
 For each file that triggered the run it writes a small per-product summary next to it:
 ``.../date=2024-05-01/customers_and_tenants.csv`` -> ``.../date=2024-05-01/customers_and_tenants.summary.csv``.
 
@@ -20,9 +20,9 @@ from airflow.sdk import DAG, Param, task
 # The same Asset object as the extract's outlet, not ``Asset.ref(name=...)``: with a name reference, a
 # deployment's scheduler starts the run but hands it no triggering_asset_events (see the module there).
 try:  # Airflow puts the DAGs folder on sys.path: the module sits next to this file
-    from partner_insights_assets import CUSTOMERS_AND_TENANTS, DESTINATION_CONN_ID
+    from insights_destination import CUSTOMERS_AND_TENANTS, DESTINATION_CONN_ID
 except ImportError:  # loaded from the repository (tests, ``make demo``): the folder is the dags_examples package
-    from dags_examples.partner_insights_assets import CUSTOMERS_AND_TENANTS, DESTINATION_CONN_ID
+    from dags_examples.insights_destination import CUSTOMERS_AND_TENANTS, DESTINATION_CONN_ID
 
 if TYPE_CHECKING:
     import pandas as pd

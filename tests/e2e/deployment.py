@@ -108,10 +108,14 @@ class Deployment:
         env.update(self.extra_env)
         return env
 
-    def migrate(self) -> None:
-        """``airflow db migrate`` into the (empty) database, and the admin's password file."""
+    def write_password_file(self) -> None:
+        """The simple auth manager's passwords file: one admin, with this deployment's password."""
         self.home.mkdir(parents=True, exist_ok=True)
         (self.home / "passwords.json").write_text(json.dumps({ADMIN: self.password}))
+
+    def migrate(self) -> None:
+        """``airflow db migrate`` into the (empty) database."""
+        self.home.mkdir(parents=True, exist_ok=True)
         log = self.workdir / "logs" / "db-migrate.log"
         migrate = Component("db-migrate", [*AIRFLOW, "db", "migrate"], self.environment(), log).start()
         assert migrate.process is not None

@@ -144,7 +144,7 @@ def run_executor(infra: Infrastructure, label: str, started: float) -> None:
     database = f"airflow_{label}"
     infra.create_database(database, template=TEMPLATE_DB)
     deployment = infra.deployment(label, database)
-    deployment.migrate()  # a no-op on the copy; writes the admin's password file
+    deployment.write_password_file()
     try:
         deployment.start_all()
         scene = Scene(
