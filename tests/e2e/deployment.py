@@ -178,7 +178,6 @@ def _base_environment() -> dict[str, str]:
     env = dict(os.environ)
     env.update(
         {
-            "PYTHONPATH": str(REPO_ROOT),
             "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS_FOLDER),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "AIRFLOW__CORE__UNIT_TEST_MODE": "False",

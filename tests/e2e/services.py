@@ -57,12 +57,15 @@ class Component:
     :param command: the command line.
     :param env: its environment.
     :param log_path: where its stdout and stderr go.
+    :param cwd: its working directory (default: the log's folder, never the repository, so that
+        nothing is importable from there that a real deployment would not have).
     """
 
     name: str
     command: list[str]
     env: dict[str, str]
     log_path: Path
+    cwd: Path | None = None
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     def start(self) -> Component:
@@ -70,7 +73,12 @@ class Component:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                self.command, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+                self.command,
+                env=self.env,
+                cwd=self.cwd or self.log_path.parent,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
         return self
 
