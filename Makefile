@@ -6,15 +6,20 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+E2E_STAMP := $(VENV)/.installed-e2e
 AZURITE := tests/storage_servers/node_modules/.bin/azurite
 
-.PHONY: setup demo test lint typecheck unit docs bench clean chromium
+.PHONY: setup demo test lint typecheck unit docs bench clean chromium e2e e2e-servers
 
 $(STAMP): pyproject.toml .ci/constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -c .ci/constraints.txt -e ".[test,parquet,ui]"
 	touch $(STAMP)
+
+$(E2E_STAMP): $(STAMP)
+	$(BIN)/pip install --quiet -c .ci/constraints.txt -e ".[test,parquet,ui,e2e]"
+	touch $(E2E_STAMP)
 
 $(AZURITE): tests/storage_servers/package.json
 	cd tests/storage_servers && npm ci --no-audit --no-fund --silent
@@ -26,6 +31,17 @@ setup: $(STAMP) $(AZURITE) chromium
 chromium:
 	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
 		|| echo "Chromium cannot be installed: tests/ui will be skipped"
+
+# `make e2e` runs PostgreSQL (metadata database) and Redis (Celery broker) from Debian's packages,
+# installed here when missing (apt-get needs root, as for chromium).
+e2e-servers:
+	@{ ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && command -v redis-server >/dev/null; } \
+		|| { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql redis-server >/dev/null; }
+
+# The example DAGs in a real deployment (api-server, scheduler, dag-processor, triggerer; LocalExecutor,
+# then CeleryExecutor with two workers), driven through the REST API, faults included. See docs/content/e2e.md.
+e2e: $(E2E_STAMP) $(AZURITE) e2e-servers
+	$(BIN)/python -m tests.e2e.run
 
 demo: $(STAMP)
 	$(BIN)/python -m dags_examples.run_demo

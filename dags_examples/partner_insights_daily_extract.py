@@ -7,12 +7,15 @@ link to the destination, then deletes the one-off report whatever happened, so n
 Partner Center.
 
 Where the file goes is read from the environment when the DAG is parsed, so that the Asset the DAG
-declares names the place it really writes to:
+declares names the place it really writes to (see ``insights_destination.py``, shared with the
+downstream transform: copy both files):
 
 - ``PARTNER_INSIGHTS_DESTINATION_ROOT``: a folder URI. Default: a local ``file://`` folder under
   ``$INSIGHTS_DEMO_DIR/.airflow/data`` (the repository by default), which is what ``make demo`` uses.
 - ``PARTNER_INSIGHTS_DESTINATION_CONN_ID``: the Airflow connection of that store, if it needs one.
 - ``PARTNER_INSIGHTS_POLL_SECONDS``: how often to check the execution (default 300; the demo sets 1).
+- ``PARTNER_INSIGHTS_RETRY_DELAY_SECONDS``: how long a failed task waits before its retry (default
+  300; ``make e2e`` sets 1).
 
 Every component that parses this file (DAG processor, workers, triggerer) must see the same values.
 """
@@ -25,9 +28,8 @@ from __future__ import annotations
 
 import os
 from datetime import timedelta
-from pathlib import Path
 
-from airflow.sdk import DAG, Asset, CronTriggerTimetable
+from airflow.sdk import DAG, CronTriggerTimetable
 
 from airflow_provider_insights.operators.queries import PartnerInsightsCreateQueryOperator
 from airflow_provider_insights.operators.reports import (
@@ -38,32 +40,14 @@ from airflow_provider_insights.query_builder import InsightsQuery
 from airflow_provider_insights.sensors.report_execution import PartnerInsightsReportExecutionSensor
 from airflow_provider_insights.transfers.report_to_storage import PartnerInsightsReportToStorageOperator
 
+# The destination and its Asset, shared with the downstream transform (insights_destination.py).
+try:  # Airflow puts the DAGs folder on sys.path: the module sits next to this file
+    from insights_destination import CUSTOMERS_AND_TENANTS, DESTINATION_CONN_ID
+except ImportError:  # loaded from the repository (tests, ``make demo``): the folder is the dags_examples package
+    from dags_examples.insights_destination import CUSTOMERS_AND_TENANTS, DESTINATION_CONN_ID
 
-def _default_destination_root() -> str:
-    """A local folder under the demo directory, as a ``file://`` URI (no credentials needed)."""
-    demo_dir = Path(os.environ.get("INSIGHTS_DEMO_DIR") or Path(__file__).resolve().parents[1])
-    return (demo_dir.resolve() / ".airflow" / "data" / "partner_insights").as_uri()
-
-
-# Alternatives (set the environment of every Airflow component, not just the scheduler):
-#   S3:    PARTNER_INSIGHTS_DESTINATION_ROOT=s3://my-bucket/partner-insights
-#          PARTNER_INSIGHTS_DESTINATION_CONN_ID=aws_default
-#   ADLS:  PARTNER_INSIGHTS_DESTINATION_ROOT=abfs://insights/partner-insights  (the account: from the connection)
-#          PARTNER_INSIGHTS_DESTINATION_CONN_ID=azure_data_lake_default
-#   GCS:   PARTNER_INSIGHTS_DESTINATION_ROOT=gs://my-bucket/partner-insights  (needs the google provider)
-#          PARTNER_INSIGHTS_DESTINATION_CONN_ID=google_cloud_default
-DESTINATION_ROOT = (os.environ.get("PARTNER_INSIGHTS_DESTINATION_ROOT") or _default_destination_root()).rstrip("/")
-DESTINATION_CONN_ID = os.environ.get("PARTNER_INSIGHTS_DESTINATION_CONN_ID") or None
 POLL_SECONDS = float(os.environ.get("PARTNER_INSIGHTS_POLL_SECONDS") or 300)
-
-# --8<-- [start:asset]
-# The folder is the Asset: one object per day lands under it, and the downstream transform is
-# scheduled on it by name (see partner_insights_downstream_transform.py).
-CUSTOMERS_AND_TENANTS = Asset(
-    name="partner_insights_customers_and_tenants",
-    uri=f"{DESTINATION_ROOT}/customers_and_tenants",
-)
-# --8<-- [end:asset]
+RETRY_DELAY = timedelta(seconds=float(os.environ.get("PARTNER_INSIGHTS_RETRY_DELAY_SECONDS") or 300))
 
 # --8<-- [start:query]
 # Built with the query builder: the dataset and columns are checked against the live dataset
@@ -85,7 +69,7 @@ with DAG(
     schedule=CronTriggerTimetable("0 0 * * *", timezone="UTC", interval=timedelta(days=1)),
     catchup=False,
     max_active_runs=1,
-    default_args={"retries": 2, "retry_delay": timedelta(minutes=5)},
+    default_args={"retries": 2, "retry_delay": RETRY_DELAY},
     tags=["partner-insights", "example"],
     doc_md=__doc__,
 ) as dag:

@@ -1,6 +1,7 @@
 """Downstream transform: runs whenever the daily extract has written a new file.
 
-Scheduled on the extract's Asset (by name, so this file does not need to know where the data lives).
+Scheduled on the extract's Asset, the very object the extract's transfer declares as its outlet
+(``insights_destination.py``; copy it next to this file).
 For each file that triggered the run it writes a small per-product summary next to it:
 ``.../date=2024-05-01/customers_and_tenants.csv`` -> ``.../date=2024-05-01/customers_and_tenants.summary.csv``.
 
@@ -12,17 +13,23 @@ A manual run can name the file itself: trigger with ``{"source_uri": "file:///..
 
 from __future__ import annotations
 
-import os
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import DAG, Asset, Param, task
+from airflow.sdk import DAG, Param, task
+
+# The same Asset object as the extract's outlet, not ``Asset.ref(name=...)``: with a name reference, a
+# deployment's scheduler starts the run but hands it no triggering_asset_events (see the module there).
+try:  # Airflow puts the DAGs folder on sys.path: the module sits next to this file
+    from insights_destination import CUSTOMERS_AND_TENANTS, DESTINATION_CONN_ID
+except ImportError:  # loaded from the repository (tests, ``make demo``): the folder is the dags_examples package
+    from dags_examples.insights_destination import CUSTOMERS_AND_TENANTS, DESTINATION_CONN_ID
 
 if TYPE_CHECKING:
     import pandas as pd
     from airflow.sdk import ObjectStoragePath
 
-# The same variable the extract reads: the connection of the store, if it needs one.
-SOURCE_CONN_ID = os.environ.get("PARTNER_INSIGHTS_DESTINATION_CONN_ID") or None
+# The extract's destination connection: the files it writes are read with it.
+SOURCE_CONN_ID = DESTINATION_CONN_ID
 SUMMARY_SUFFIX = ".summary.csv"
 
 
@@ -99,7 +106,7 @@ def summary_path_for(source: ObjectStoragePath) -> ObjectStoragePath:
 # --8<-- [start:dag]
 with DAG(
     dag_id="partner_insights_downstream_transform",
-    schedule=Asset.ref(name="partner_insights_customers_and_tenants"),
+    schedule=CUSTOMERS_AND_TENANTS,
     catchup=False,
     params={"source_uri": Param(None, type=["null", "string"], description="Summarise this file instead")},
     tags=["partner-insights", "example"],
