@@ -37,7 +37,6 @@ from __future__ import annotations
 import logging
 import os
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 from typing import Any
 
 from airflow.sdk import DAG, Asset, AssetWatcher, task
@@ -52,14 +51,11 @@ QUERY_NAME = "airflow_dynamics_usage_event_driven"
 QUERY = "SELECT SKU, SalesModel, AvailableSeats, AssignedSeats, ActiveSeats FROM DynamicsUsage TIMESPAN LAST_MONTH"
 
 
-def _default_destination_root() -> str:
-    """A local folder under the demo directory, as a ``file://`` URI (no credentials needed)."""
-    demo_dir = Path(os.environ.get("INSIGHTS_DEMO_DIR") or Path(__file__).resolve().parents[1])
-    return (demo_dir.resolve() / ".airflow" / "data" / "partner_insights").as_uri()
-
-
-DESTINATION_ROOT = (os.environ.get("PARTNER_INSIGHTS_DESTINATION_ROOT") or _default_destination_root()).rstrip("/")
-DESTINATION_CONN_ID = os.environ.get("PARTNER_INSIGHTS_DESTINATION_CONN_ID") or None
+# Where files land, shared with the other examples (insights_destination.py; copy it next to this file).
+try:  # Airflow puts the DAGs folder on sys.path: the module sits next to this file
+    from insights_destination import DESTINATION_CONN_ID, DESTINATION_ROOT
+except ImportError:  # loaded from the repository (tests, ``make demo``): the folder is the dags_examples package
+    from dags_examples.insights_destination import DESTINATION_CONN_ID, DESTINATION_ROOT
 LANDING_ROOT = f"{DESTINATION_ROOT}/dynamics_usage_events"
 REPORT_ID = os.environ.get("PARTNER_INSIGHTS_EVENT_REPORT_ID") or None
 IGNORE_BEFORE = os.environ.get("PARTNER_INSIGHTS_EVENT_IGNORE_BEFORE") or None
