@@ -7,7 +7,7 @@
   size: s3fs sends a 100 MB file as one PutObject, which costs moto far less CPU than assembling
   a multipart upload, and ours must stream in parts to keep memory bounded;
 - CSV -> Parquet vs pyarrow's own streaming CSV reader -> Parquet writer on the same local file
-  (goal >= 0.70x). The goal is judged against pyarrow with its defaults (types inferred); pyarrow
+  (goal >= 0.90x, the issue's). The goal is judged against pyarrow with its defaults (types inferred); pyarrow
   with our options (every column a string, as the operator writes) is shown beside it.
 
 How it measures, so that the figures can be trusted on a small shared machine:
@@ -450,7 +450,7 @@ def main() -> None:
                         args.repeats, ours_parquet, lambda spec=pa_spec: _run_child("pyarrow", spec, env, servers)
                     )
                     table.ratio(
-                        f"CSV->Parquet {args.store_mb} MB vs pyarrow ({label})", ours, baseline, 0.70, "pyarrow"
+                        f"CSV->Parquet {args.store_mb} MB vs pyarrow ({label})", ours, baseline, 0.90, "pyarrow"
                     )
                 _parquet_memory(table, sizes, sandbox, work, env, servers, args.repeats)
                 print("  done parquet", flush=True)
