@@ -118,6 +118,7 @@ def main() -> int:
     figures: list[Figure] = []
     with tempfile.TemporaryDirectory(prefix="bench-figures-") as folder:
         figures += run_bench("bench_transfer.py", ["--repeats", repeats], Path(folder) / "transfer.json")
+        figures += run_bench("bench_partitions.py", [], Path(folder) / "partitions.json")
         figures += run_bench(
             "bench_triggers.py", ["--repeats", repeats, "--skip-lifecycle"], Path(folder) / "triggers.json"
         )
