@@ -61,8 +61,9 @@ unit: setup
 
 test: setup lint typecheck docs unit
 
+# Every figure in one table, and docs/content/performance.md rewritten; BENCH_ARGS=--quick runs each side once.
 bench: setup
-	$(BIN)/python bench/run_all.py
+	$(BIN)/python bench/run_all.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) site .sandbox tests/storage_servers/node_modules

@@ -92,6 +92,7 @@ def main() -> None:
     parser.add_argument("--size-mb", type=int, default=100, help="report size, the same for every window")
     parser.add_argument("--days", default="10,90", help="comma-separated window lengths in days")
     parser.add_argument("--format", default="csv", choices=("csv", "parquet"))
+    parser.add_argument("--json", help="also write the figures there (for run_all.py)")
     args = parser.parse_args()
     windows = [int(days) for days in args.days.split(",")]
 
@@ -126,6 +127,12 @@ def main() -> None:
                 shutil.rmtree(folder, ignore_errors=True)
             growth = rss[max(windows)] - rss[min(windows)]
             print(f"peak RSS {max(windows)} days - {min(windows)} days: {growth:+.1f} MB (goal: no growth, < 8 MB)")
+            from _figures import Figure, write_figures
+
+            name = f"partition_by, {args.size_mb} MB {args.format}: peak RSS {max(windows)} - {min(windows)} days"
+            write_figures(
+                args.json, [Figure(name, "MB", [growth], goal="< 8 MB", met=growth < 8, higher_is_better=False)]
+            )
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

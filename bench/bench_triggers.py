@@ -4,11 +4,17 @@
    - token requests while they run (goal: 1 per identity),
    - worst event-loop stall (goal: < 100 ms),
    - time from the executions completing to the last event (goal: <= poll interval + 5 s).
+   beside a baseline: the same harness (same process set-up, same modules imported, same stall
+   probe) running N of Airflow's own ``TimeDeltaTrigger``, which polls nothing and only sleeps.
+   Ours and the baseline run alternately, each in a fresh process, ``--repeats`` times
+   (goal: our worst stall <= 1.2x the baseline's and < 100 ms).
 2. HTTP calls of one one-off report lifecycle (query get-or-create -> report -> deferred wait),
    counted at the sandbox.
 
-Run: ``.venv/bin/python bench/bench_triggers.py [--triggers 1000] [--poll-interval 2] [--mode thread]``.
-The reports are created in a child process so that the triggers start with a cold token cache.
+Run: ``.venv/bin/python bench/bench_triggers.py [--triggers 1000] [--poll-interval 2] [--repeats 3]
+[--mode thread] [--json figures.json]``. The reports are created in a child process and each side
+runs in its own, so that the triggers start with a cold token cache and a fresh heap. Both sides'
+log lines go to the child's stderr, which is discarded (a triggerer writes them to files).
 
 ``--mode thread`` measures the simpler alternative of issue 9: the trigger polls through the *sync*
 hook in ``asyncio.to_thread`` (requests, the thread-safe token provider), so the async half of the
@@ -25,6 +31,7 @@ import gc
 import json
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -37,6 +44,7 @@ from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="insights-bench-home-"))
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 
@@ -132,8 +140,9 @@ async def count_threads(stop: asyncio.Event, peak: list[int]) -> None:
 
 
 async def run_triggers(
-    sb: Any, report_ids: list[str], poll_interval: float, timeout: float, mode: str = "async", workers: int = 0
+    complete: Any, report_ids: list[str], poll_interval: float, timeout: float, mode: str = "async", workers: int = 0
 ) -> dict[str, Any]:
+    """Run one of our triggers per report; ``complete()`` (awaited) makes every execution complete."""
     # Imported before the loop starts, as the triggerer has imported a trigger's class before running it.
     from airflow_provider_insights.triggers.report_execution import PartnerInsightsReportExecutionTrigger
 
@@ -157,17 +166,33 @@ async def run_triggers(
             statuses[event.payload["status"]] += 1
             last_event_at = time.monotonic()
 
+    async def all_complete() -> float:
+        # Let every trigger poll at least once while the executions are still pending.
+        await asyncio.sleep(poll_interval * 2 + 1)
+        await complete()
+        return time.monotonic()
+
+    figures = await probed(lambda: [one(report_id) for report_id in report_ids], all_complete)
+    figures["statuses"] = dict(statuses)
+    figures["completion_to_last_event_s"] = last_event_at - figures.pop("completed_at")
+    return figures
+
+
+async def probed(make_waiters: Any, completion: Any) -> dict[str, Any]:
+    """Run the coroutines ``make_waiters()`` returns under the stall probe and the GC timer.
+
+    The one harness both sides run in: ``completion()`` runs beside them and returns when it
+    considers the waiters' condition met (its monotonic time is returned as ``completed_at``).
+    """
     stop = asyncio.Event()
     collections = FullCollectionTimer()
     gc.callbacks.append(collections)
+    cpu_before, started = time.process_time(), time.monotonic()
     stall_task = asyncio.create_task(measure_stalls(stop))
     peak_threads = [threading.active_count(), open_files()]
     threads_task = asyncio.create_task(count_threads(stop, peak_threads))
-    tasks = [asyncio.create_task(one(report_id)) for report_id in report_ids]
-    # Let every trigger poll at least once while the executions are still pending.
-    await asyncio.sleep(poll_interval * 2 + 1)
-    await asyncio.to_thread(sb.admin.advance_clock, 3 * 3600)  # every execution completes now
-    completed_at = time.monotonic()
+    tasks = [asyncio.create_task(waiter) for waiter in make_waiters()]
+    completed_at = await completion()
     await asyncio.gather(*tasks)
     stop.set()
     gc.callbacks.remove(collections)
@@ -175,12 +200,36 @@ async def run_triggers(
     return {
         "peak_threads": peak_threads[0],
         "peak_open_files": peak_threads[1],
-        "statuses": dict(statuses),
         "worst_stall_s": await stall_task,
         "full_gc_count": collections.count,
         "longest_full_gc_s": collections.longest,
-        "completion_to_last_event_s": last_event_at - completed_at,
+        "completed_at": completed_at,
+        "cpu_s": time.process_time() - cpu_before,
+        "wall_s": time.monotonic() - started,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
+
+
+async def run_baseline(count: int, seconds: float) -> dict[str, Any]:
+    """Run ``count`` of Airflow's ``TimeDeltaTrigger``, each firing after ``seconds``: they poll nothing."""
+    from datetime import timedelta
+
+    from airflow.providers.standard.triggers.temporal import TimeDeltaTrigger
+
+    fired = Counter[str]()
+
+    async def one() -> None:
+        async for _event in TimeDeltaTrigger(timedelta(seconds=seconds)).run():
+            fired["fired"] += 1
+
+    async def all_due() -> float:
+        await asyncio.sleep(seconds)
+        return time.monotonic()
+
+    figures = await probed(lambda: [one() for _ in range(count)], all_due)
+    figures["statuses"] = dict(fired)
+    figures["completion_to_last_event_s"] = time.monotonic() - figures.pop("completed_at")
+    return figures
 
 
 def lifecycle_calls(sb: Any) -> Counter[str]:
@@ -216,54 +265,74 @@ async def resume_after(deferred: Any, sensor: Any) -> None:
         sensor.execute_complete(task_context(), event.payload)
 
 
-def print_figures(stats: dict[str, Any], figures: dict[str, Any], args: Any, *, count: int, elapsed: float) -> None:
-    """Print the waiting triggers' figures."""
-    requests = route_counts(stats)
-    token_requests = int(stats.get("token_requests", 0))
-    if os.environ.get("BENCH_DEBUG"):
-        print({k: v for k, v in stats.items() if k != "requests"}, dict(requests))
+def print_figures(figures: dict[str, Any], args: Any, *, side: str) -> None:
+    """Print one side's figures for one run."""
     print(
-        f"mode {args.mode}: triggers: {count}, poll interval {args.poll_interval:g} s, "
-        f"wall time {elapsed:.1f} s, peak threads {figures['peak_threads']}, "
-        f"peak open files (sockets included) {figures['peak_open_files']}"
+        f"{side} (mode {args.mode}): triggers: {args.triggers}, poll interval {args.poll_interval:g} s, "
+        f"wall time {figures['wall_s']:.1f} s, CPU {figures['cpu_s']:.1f} s, peak RSS {figures['peak_rss_mb']:.0f} MB, "
+        f"peak threads {figures['peak_threads']}, peak open files (sockets included) {figures['peak_open_files']}"
     )
     print(f"  events by status: {figures['statuses']}")
-    print(f"  token requests: {token_requests} (goal: 1 per identity)")
+    if "token_requests" in figures:
+        print(f"  token requests: {figures['token_requests']} (goal: 1 per identity)")
+        print(f"  API requests while waiting: {figures['api_requests']}")
     print(f"  worst event-loop stall: {figures['worst_stall_s'] * 1000:.0f} ms (goal: < 100 ms)")
     print(
         f"  longest full garbage collection (whole heap, Airflow's included): "
         f"{figures['longest_full_gc_s'] * 1000:.0f} ms, {figures['full_gc_count']} of them"
     )
-    print(
-        f"  executions completed -> last event: {figures['completion_to_last_event_s']:.2f} s "
-        f"(goal: <= {args.poll_interval + 5:g} s)"
-    )
-    api_requests = sum(n for route, n in requests.items() if "token" not in route.lower())
-    print(f"  API requests while waiting: {api_requests}")
+    print(f"  condition met -> last event: {figures['completion_to_last_event_s']:.2f} s", flush=True)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--triggers", type=int, default=1000)
-    parser.add_argument("--poll-interval", type=float, default=2.0)
-    parser.add_argument("--timeout", type=float, default=300.0)
-    parser.add_argument("--mode", choices=("async", "thread"), default="async")
-    parser.add_argument("--thread-workers", type=int, default=0)
-    parser.add_argument("--skip-lifecycle", action="store_true")
-    parser.add_argument("--create", type=int, help=argparse.SUPPRESS)  # child process mode
-    args = parser.parse_args()
-    if args.create:
-        print(json.dumps(create_reports(args.create)))
-        return
+# --------------------------------------------------------------------------------------------
+# Child side: one side's run in a fresh process (cold token cache, fresh heap).
 
+_ADVANCE = "BENCH-ADVANCE"
+_RESULT = "BENCH-RESULT "
+
+
+def import_both_sides() -> None:
+    """Import what either side uses, so that both heaps hold the same modules (as in a triggerer)."""
+    import airflow.providers.standard.triggers.temporal  # noqa: F401
+
+    import airflow_provider_insights.hooks.insights
+    import airflow_provider_insights.triggers.report_execution  # noqa: F401
+
+
+def run_child(args: Any) -> None:
+    """Run one side and print its figures as the last line (``BENCH-RESULT {json}``)."""
     raise_file_limit()
-    from airflow_provider_insights.sandbox import SandboxProcess
+    import_both_sides()
+    gc.collect()
+    if args.run == "baseline":
+        figures = asyncio.run(run_baseline(args.triggers, baseline_seconds(args)))
+    else:
+        report_ids = json.loads(Path(args.report_ids).read_text())
 
-    with SandboxProcess() as sb:
-        os.environ[f"AIRFLOW_CONN_{CONN_ID.upper()}"] = sb.connection_uri_env(program="mpn")
-        # Executions wait until the bench advances the sandbox clock; tokens outlive that jump, so
-        # that every token request counted is one the triggers needed.
-        sb.admin.configure(pending_s=3600, running_s=3600, token_lifetime_s=48 * 3600)
+        async def complete() -> None:
+            # The parent advances the sandbox's clock (every execution completes) and says when.
+            print(_ADVANCE, flush=True)
+            await asyncio.to_thread(sys.stdin.readline)
+
+        figures = asyncio.run(
+            run_triggers(complete, report_ids, args.poll_interval, args.timeout, args.mode, args.thread_workers)
+        )
+    print(_RESULT + json.dumps(figures), flush=True)
+
+
+def baseline_seconds(args: Any) -> float:
+    """How long the baseline's triggers wait: as long as ours take to see their executions complete."""
+    return args.poll_interval * 3 + 1
+
+
+# --------------------------------------------------------------------------------------------
+# Parent side.
+
+
+def run_side(side: str, args: Any, sb: Any, work: Path) -> dict[str, Any]:
+    """Run one side in a child process and return its figures (ours: with the sandbox's counts)."""
+    command = [sys.executable, __file__, "--run", side, *child_arguments(args)]
+    if side == "ours":
         child = subprocess.run(
             [sys.executable, __file__, "--create", str(args.triggers)],
             capture_output=True,
@@ -271,17 +340,147 @@ def main() -> None:
             check=True,
             env=os.environ.copy(),
         )
-        report_ids = json.loads(child.stdout.strip().splitlines()[-1])
+        ids_file = work / "report_ids.json"
+        ids_file.write_text(child.stdout.strip().splitlines()[-1])
+        command += ["--report-ids", str(ids_file)]
         sb.admin.reset_stats()
+    process = subprocess.Popen(
+        command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+    )
+    assert process.stdin is not None and process.stdout is not None
+    figures: dict[str, Any] | None = None
+    for line in process.stdout:
+        if line.startswith(_ADVANCE):
+            sb.admin.advance_clock(3 * 3600)  # every execution completes now
+            process.stdin.write("\n")
+            process.stdin.flush()
+        elif line.startswith(_RESULT):
+            figures = json.loads(line[len(_RESULT) :])
+    if process.wait() != 0 or figures is None:
+        raise RuntimeError(f"the {side} side failed with exit code {process.returncode}")
+    if side == "ours":
+        stats = sb.admin.stats()
+        requests = route_counts(stats)
+        figures["token_requests"] = int(stats.get("token_requests", 0))
+        figures["api_requests"] = sum(n for route, n in requests.items() if "token" not in route.lower())
+    return figures
 
-        import airflow_provider_insights.triggers.report_execution  # noqa: F401 - see run_triggers
 
-        started = time.monotonic()
-        figures = asyncio.run(
-            run_triggers(sb, report_ids, args.poll_interval, args.timeout, args.mode, args.thread_workers)
-        )
-        elapsed = time.monotonic() - started
-        print_figures(sb.admin.stats(), figures, args, count=len(report_ids), elapsed=elapsed)
+def child_arguments(args: Any) -> list[str]:
+    return [
+        f"--triggers={args.triggers}",
+        f"--poll-interval={args.poll_interval}",
+        f"--timeout={args.timeout}",
+        f"--mode={args.mode}",
+        f"--thread-workers={args.thread_workers}",
+    ]
+
+
+def collect_figures(ours: list[dict[str, Any]], baseline: list[dict[str, Any]], args: Any) -> list[Any]:
+    """The figures ``run_all.py`` tabulates: worst stall beside the baseline's, tokens, GC, CPU."""
+    from _figures import Figure
+
+    stall = [run["worst_stall_s"] * 1000 for run in ours]
+    base_stall = [run["worst_stall_s"] * 1000 for run in baseline]
+    worst_ratio = statistics.median(stall) / max(statistics.median(base_stall), 1e-9)
+    n = args.triggers
+    return [
+        Figure(
+            f"{n} triggers: worst event-loop stall",
+            "ms",
+            stall,
+            "TimeDeltaTrigger",
+            base_stall,
+            "<= 1.2x baseline and < 100 ms",
+            worst_ratio <= 1.2 and max(stall) < 100,
+            higher_is_better=False,
+        ),
+        Figure(
+            f"{n} triggers: longest full GC",
+            "ms",
+            [run["longest_full_gc_s"] * 1000 for run in ours],
+            "TimeDeltaTrigger",
+            [run["longest_full_gc_s"] * 1000 for run in baseline],
+            higher_is_better=False,
+        ),
+        Figure(
+            f"{n} triggers: CPU seconds of the run",
+            "CPU-s",
+            [run["cpu_s"] for run in ours],
+            "TimeDeltaTrigger",
+            [run["cpu_s"] for run in baseline],
+            higher_is_better=False,
+        ),
+        Figure(
+            f"{n} triggers: peak RSS",
+            "MB",
+            [run["peak_rss_mb"] for run in ours],
+            "TimeDeltaTrigger",
+            [run["peak_rss_mb"] for run in baseline],
+            higher_is_better=False,
+        ),
+        Figure(
+            f"{n} triggers: token requests",
+            "requests",
+            [float(run["token_requests"]) for run in ours],
+            goal="1 per identity",
+            met=all(run["token_requests"] == 1 for run in ours),
+            higher_is_better=False,
+        ),
+        Figure(
+            f"{n} triggers: completion -> last event",
+            "s",
+            [run["completion_to_last_event_s"] for run in ours],
+            goal=f"<= {args.poll_interval + 5:g} s",
+            met=max(run["completion_to_last_event_s"] for run in ours) <= args.poll_interval + 5,
+            higher_is_better=False,
+        ),
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--triggers", type=int, default=1000)
+    parser.add_argument("--poll-interval", type=float, default=2.0)
+    parser.add_argument("--timeout", type=float, default=300.0)
+    parser.add_argument("--repeats", type=int, default=3, help="runs per side, alternating")
+    parser.add_argument("--mode", choices=("async", "thread"), default="async")
+    parser.add_argument("--thread-workers", type=int, default=0)
+    parser.add_argument("--skip-lifecycle", action="store_true")
+    parser.add_argument("--json", help="also write the figures there (for run_all.py)")
+    parser.add_argument("--create", type=int, help=argparse.SUPPRESS)  # child process mode
+    parser.add_argument("--run", choices=("ours", "baseline"), help=argparse.SUPPRESS)  # child process mode
+    parser.add_argument("--report-ids", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.create:
+        print(json.dumps(create_reports(args.create)))
+        return
+    if args.run:
+        run_child(args)
+        return
+
+    from airflow_provider_insights.sandbox import SandboxProcess
+
+    print(f"{os.cpu_count()} cores; load average at start {os.getloadavg()[0]:.1f}", flush=True)
+    work = Path(tempfile.mkdtemp(prefix="bench-triggers-"))
+    with SandboxProcess() as sb:
+        os.environ[f"AIRFLOW_CONN_{CONN_ID.upper()}"] = sb.connection_uri_env(program="mpn")
+        # Executions wait until the bench advances the sandbox clock; tokens outlive that jump, so
+        # that every token request counted is one the triggers needed.
+        sb.admin.configure(pending_s=3600, running_s=3600, token_lifetime_s=48 * 3600)
+        ours, baseline = [], []
+        for _ in range(args.repeats):
+            ours.append(run_side("ours", args, sb, work))
+            print_figures(ours[-1], args, side="ours")
+            baseline.append(run_side("baseline", args, sb, work))
+            print_figures(baseline[-1], args, side="baseline TimeDeltaTrigger")
+
+        from _figures import print_table, write_figures
+
+        figures = collect_figures(ours, baseline, args)
+        print(f"load average at end {os.getloadavg()[0]:.1f}")
+        print_table(figures)
+        write_figures(args.json, figures)
 
         if args.skip_lifecycle:
             return

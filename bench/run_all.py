@@ -1,18 +1,134 @@
-"""Run every benchmark in this folder in turn and print their figures (not a test)."""
+"""``make bench``: run every benchmark, print one table of every figure, write docs/content/performance.md.
+
+Each bench runs in its own process and hands its figures over as JSON (``--json``); this script
+prints them together, with the min, median and max over the runs, and writes the page with the
+machine, the command and the same table. Not a test: nothing here fails on a missed goal.
+
+Usage: ``python bench/run_all.py [--quick] [--no-docs]``. ``--quick`` runs each side once
+(instead of three times) after its warm-up.
+"""
 
 from __future__ import annotations
 
+import argparse
+import os
+import platform
 import subprocess
 import sys
+import tempfile
+import time
+from datetime import datetime, timezone
 from pathlib import Path
+
+from _figures import Figure, markdown_table, print_table, read_figures
+
+BENCH = Path(__file__).resolve().parent
+PAGE = BENCH.parent / "docs" / "content" / "performance.md"
+
+
+def machine() -> str:
+    """The machine the figures were taken on: CPU, cores, memory, OS, Python."""
+    model = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    memory = ""
+    try:
+        total_kb = int(Path("/proc/meminfo").read_text().split()[1])
+        memory = f", {total_kb / 1024 / 1024:.0f} GiB RAM"
+    except (OSError, ValueError, IndexError):
+        pass
+    return (
+        f"{model}, {os.cpu_count()} cores{memory}; {platform.system()} {platform.release()}; "
+        f"Python {platform.python_version()}"
+    )
+
+
+def run_bench(script: str, arguments: list[str], out: Path) -> list[Figure]:
+    """Run one bench (its own output shown as it goes) and read the figures it wrote."""
+    print(f"== {script} {' '.join(arguments)}", flush=True)
+    code = subprocess.call([sys.executable, str(BENCH / script), *arguments, "--json", str(out)])
+    if code != 0 or not out.exists():
+        print(f"!! {script} failed with exit code {code}", flush=True)
+        return []
+    return read_figures(out)
+
+
+def write_page(
+    figures: list[Figure], command: str, started: datetime, minutes: float, loads: tuple[float, float]
+) -> None:
+    text = f"""# Performance
+
+The figures below are written by `make bench` (`{command}`); re-run it to refresh them.
+Each side of a comparison runs in its own process, alternately with the other, after a warm-up
+pair; the table gives the min, median and max of ours over the runs and the baseline's median.
+What each bench measures and how is described at the top of `bench/bench_transfer.py` and
+`bench/bench_triggers.py`.
+
+- Machine: {machine()}
+- Taken: {started:%Y-%m-%d %H:%M} UTC, in {minutes:.1f} minutes; load average {loads[0]:.1f} at the start,
+  {loads[1]:.1f} at the end (a shared machine makes wall-clock ratios noisy: CPU seconds and peak
+  RSS are steadier).
+
+{markdown_table(figures)}
+
+How to read it:
+
+- **file:// vs curl**: the operator's transfer (token and execution read warmed up, as curl
+  needs neither) against `curl -s -o` of the same secure link, both over TLS from the sandbox.
+  Ours also hashes every byte (SHA-256), which curl does not.
+- **CPU per GB**: user + system CPU seconds of the whole transfer process over the measured
+  region, per GB moved; curl's from `wait4`.
+- **S3 / ADLS vs put**: the operator streaming into moto / Azurite against fsspec's `put_file`
+  of the same bytes from a local file, with its defaults.
+- **Parquet**: the operator converting on the way against pyarrow's own streaming CSV reader
+  and Parquet writer reading a local file; peak RSS at two sizes must not grow with the size.
+- **Triggers**: 1,000 of our execution triggers polling the sandbox, against 1,000 of Airflow's
+  `TimeDeltaTrigger` in the same harness; the worst stall is the longest lateness of a 10 ms
+  sleep in the same event loop.
+
+What bounds two of the goals (measured separately, December 2026, same machine, under load):
+
+- **CPU per GB <= 1.2** is below the floor of what the transfer must do in Python here: reading
+  TLS (`ssl`, one call per 16 KiB record) about 0.8 CPU-s/GB, SHA-256 about 0.55, writing to the
+  page cache 0.3-0.5, whatever the buffering (readinto into a reused buffer measured the same as
+  urllib3's `stream`); curl, which does not hash, used 1.4-1.6.
+- **Worst stall < 100 ms**: a full garbage collection of the imported heap alone (Airflow and
+  this provider, about 166,000 objects, no trigger running) took 260-330 ms. The triggers cause
+  one when the objects promoted while polls are in flight reach a quarter of that heap; runs
+  without one stalled about 100 ms, against the baseline's 570 ms (1,000 `TimeDeltaTrigger`s log
+  a line each every second, all in the same loop iteration).
+"""
+    PAGE.write_text(text)
+    print(f"wrote {PAGE.relative_to(BENCH.parent)}")
 
 
 def main() -> int:
-    failures = 0
-    for script in sorted(Path(__file__).parent.glob("bench_*.py")):
-        print(f"== {script.name}", flush=True)
-        failures += subprocess.call([sys.executable, str(script)]) != 0
-    return 1 if failures else 0
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="one measured run per side instead of three")
+    parser.add_argument("--no-docs", action="store_true", help="do not rewrite docs/content/performance.md")
+    args = parser.parse_args()
+    repeats = "1" if args.quick else "3"
+    started, clock = datetime.now(timezone.utc), time.monotonic()
+    load_start = os.getloadavg()[0]
+    figures: list[Figure] = []
+    with tempfile.TemporaryDirectory(prefix="bench-figures-") as folder:
+        figures += run_bench("bench_transfer.py", ["--repeats", repeats], Path(folder) / "transfer.json")
+        figures += run_bench("bench_partitions.py", [], Path(folder) / "partitions.json")
+        figures += run_bench(
+            "bench_triggers.py", ["--repeats", repeats, "--skip-lifecycle"], Path(folder) / "triggers.json"
+        )
+    minutes = (time.monotonic() - clock) / 60
+    print(f"\n== every figure ({minutes:.1f} minutes; load average {load_start:.1f} -> {os.getloadavg()[0]:.1f})")
+    print_table(figures)
+    if not args.no_docs and figures:
+        command = "make bench" + (" BENCH_ARGS=--quick" if args.quick else "")
+        write_page(figures, command, started, minutes, (load_start, os.getloadavg()[0]))
+    return 0 if figures else 1
 
 
 if __name__ == "__main__":

@@ -88,6 +88,11 @@ class SharedAsyncSession:
         self.loop = loop
         self.references = 0
         self._proxies: dict[tuple[str, str], str | None] = {}
+        # Requests beyond the pool's size wait here, each as one small waiter, rather than inside
+        # aiohttp as a built request (URL, headers, timers, cookies: some sixty objects): with a
+        # thousand triggers polling, hundreds wait at once, and the objects they hold are what
+        # makes the interpreter run full garbage collections that stop the loop.
+        self.slots = asyncio.Semaphore(ASYNC_CONNECTION_LIMIT)
 
     def __repr__(self) -> str:
         return f"SharedAsyncSession({self.key!r}, references={self.references}, closed={self.session.closed})"

@@ -266,7 +266,10 @@ def request_flow(request: ApiRequest, *, correlation_id: str, policy: RetryPolic
             idempotent=is_idempotent(request.method),
         )
         if decision is Decision.DONE:
-            log.debug("%s -> %s", _where(request, attempt, correlation_id), attempt.status)
+            # Checked first: the redacted URL is worked out on every request, thousands per poll
+            # round in a triggerer, for a line that is rarely shown.
+            if log.isEnabledFor(logging.DEBUG):
+                log.debug("%s -> %s", _where(request, attempt, correlation_id), attempt.status)
             return attempt.envelope if attempt.envelope is not None else Envelope(value=[])
         if decision is Decision.REFRESH_TOKEN:
             log.info("%s was refused with 401; renewing the token once", _where(request, attempt, correlation_id))

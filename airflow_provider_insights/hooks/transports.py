@@ -153,13 +153,16 @@ class AsyncTransport:
         from yarl import URL
 
         try:
-            async with self.shared.session.request(
-                command.method,
-                URL(command.url, encoded=True),  # already encoded: keep ';' as the API documents
-                headers=dict(command.headers),
-                json=command.json_body,
-                proxy=self.shared.proxy_for(command.url),
-            ) as response:
+            async with (
+                self.shared.slots,  # a free connection first: see SharedAsyncSession.slots
+                self.shared.session.request(
+                    command.method,
+                    URL(command.url, encoded=True),  # already encoded: keep ';' as the API documents
+                    headers=dict(command.headers),
+                    json=command.json_body,
+                    proxy=self.shared.proxy_for(command.url),
+                ) as response,
+            ):
                 content = await response.read()
                 return HttpResponse(
                     status=response.status,

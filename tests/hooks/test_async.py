@@ -239,3 +239,31 @@ async def test_async_calls_run_concurrently_on_one_hook(pending_report):
         assert len({result.execution_id for result in results}) == 1
     finally:
         await hook.aclose()
+
+
+async def test_requests_beyond_the_pool_wait_before_aiohttp_builds_them(pending_report, monkeypatch):
+    # Hundreds of waiting triggers must each hold one small waiter, not a request built inside
+    # aiohttp (URL, headers, timers...): at most the pool's size of requests is in aiohttp at once.
+    import aiohttp
+
+    conn_id, report_id = pending_report()
+    inside = [0, 0]  # now, most at once
+    original = aiohttp.ClientSession._request
+
+    async def counted(self, *args, **kwargs):
+        inside[0] += 1
+        inside[1] = max(inside[1], inside[0])
+        try:
+            return await original(self, *args, **kwargs)
+        finally:
+            inside[0] -= 1
+
+    monkeypatch.setattr(aiohttp.ClientSession, "_request", counted)
+    hooks = [PartnerInsightsHook(conn_id) for _ in range(3 * async_sessions.ASYNC_CONNECTION_LIMIT)]
+    try:
+        results = await asyncio.gather(*(hook.aget_latest_execution(report_id) for hook in hooks))
+    finally:
+        await asyncio.gather(*(hook.aclose() for hook in hooks))
+
+    assert all(result is not None for result in results)
+    assert 0 < inside[1] <= async_sessions.ASYNC_CONNECTION_LIMIT
