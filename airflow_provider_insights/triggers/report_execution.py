@@ -35,6 +35,7 @@ from airflow_provider_insights.triggers._polling import (
     WaitProgress,
     check_poll_interval,
     last_seen,
+    make_hook_off_the_loop,
     new_hook,
 )
 from airflow_provider_insights.triggers._watermark import WATERMARK_KEY, Watermark, completed_in_order
@@ -136,7 +137,7 @@ class PartnerInsightsReportExecutionTrigger(BaseTrigger):
         """Poll until there is something to report, then yield exactly one event."""
         await self._sleep_before_first_poll()
         # In a thread: the first call imports the hook's modules (requests...), a tenth of a second or more.
-        hook = await asyncio.to_thread(self._make_hook)
+        hook = await make_hook_off_the_loop(self._make_hook)
         try:
             event = await self._wait_for_outcome(hook)
         finally:
@@ -301,7 +302,7 @@ class PartnerInsightsNewExecutionTrigger(BaseEventTrigger):
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Poll forever; yield one event per newly Completed execution."""
-        hook = await asyncio.to_thread(self._make_hook)
+        hook = await make_hook_off_the_loop(self._make_hook)
         failures = FailedPolls(self.poll_interval, self.report_id, self.log)
         progress = WaitProgress()
         try:
