@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 from airflow.sdk import BaseOperator
 
@@ -52,8 +51,8 @@ class PartnerInsightsReportToStorageOperator(PartnerInsightsHookMixin, BaseOpera
     ``destination`` or ``destination_conn_id``.
 
     Returns ``{"uri", "bytes", "sha256", "rows", "format"}``: the destination (without any
-    connection id), the size and SHA-256 of what was written, the row count (Parquet only, else
-    ``None``) and the output format; plus ``"data_redacted": True`` when the service marked the
+    connection id), the size and SHA-256 of what was written, the number of data rows (the header
+    excluded) and the output format; plus ``"data_redacted": True`` when the service marked the
     execution's data as redacted (also logged as a warning). A destination given without
     templates is declared as an outlet ``Asset`` so that other DAGs can be scheduled on it.
 
@@ -154,7 +153,7 @@ class PartnerInsightsReportToStorageOperator(PartnerInsightsHookMixin, BaseOpera
             self._accept_identical(path, result)
         self._note_redaction(execution, result)
         self._record_asset_event(context, result)
-        self._lineage = (execution.execution_id, result["uri"])
+        self._lineage = result
         return result
 
     def _checked_format(self) -> str:
@@ -321,11 +320,15 @@ class PartnerInsightsReportToStorageOperator(PartnerInsightsHookMixin, BaseOpera
         }
 
     def _write_output(self, chunks: Iterator[bytes], out: Any, execution: Execution, output_format: str) -> int | None:
-        """Write the decoded report to ``out`` as ``output_format``; return the row count (Parquet only)."""
+        """Write the decoded report to ``out`` as ``output_format``; return its number of data rows."""
         if output_format != "parquet":
+            from airflow_provider_insights.transfers._digest import RecordCounter
+
+            counter = RecordCounter()
             for chunk in chunks:
                 out.write(chunk)
-            return None
+                counter.feed(chunk)
+            return counter.data_rows
         from airflow_provider_insights.transfers._parquet import convert_to_parquet
 
         delimiter = _DELIMITERS.get((execution.format or "csv").lower(), ",")
@@ -366,31 +369,28 @@ class PartnerInsightsReportToStorageOperator(PartnerInsightsHookMixin, BaseOpera
                 outlet_events[outlet].extra.update({key: result[key] for key in extra if key in result})
 
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
-        """OpenLineage: the report as input, the destination as output (None without OpenLineage).
+        """OpenLineage: the Partner Center dataset read and the object written, with its rows and bytes.
+
+        Naming and facets: ``transfers/_lineage.py``. ``None`` without the OpenLineage provider.
 
         :param task_instance: the finished task instance (unused).
         """
-        try:
-            from airflow.providers.common.compat.openlineage.facet import Dataset
-            from airflow.providers.openlineage.extractors import OperatorLineage
-        except ImportError:
-            return None
-        lineage = getattr(self, "_lineage", None)
-        if lineage is None:
-            return OperatorLineage()
-        execution_id, uri = lineage
-        base = urlsplit(self.hook.settings.api_base_url)
-        destination = urlsplit(uri)
-        return OperatorLineage(
-            inputs=[
-                Dataset(
-                    namespace=f"{base.scheme}://{base.netloc}",
-                    name=f"{base.path.rstrip('/')}/ScheduledReport/{self.report_id}/{execution_id}",
-                )
-            ],
-            outputs=[
-                Dataset(
-                    namespace=f"{destination.scheme}://{destination.netloc}", name=destination.path.lstrip("/") or "/"
-                )
-            ],
-        )
+        from airflow_provider_insights.transfers._lineage import transfer_lineage
+
+        written = getattr(self, "_lineage", None)
+        output_uri = written["uri"] if written else self._named_destination()
+        return transfer_lineage(self.hook, self.report_id, output_uri=output_uri, written=written)
+
+    def get_openlineage_facets_on_failure(self, task_instance: Any) -> Any:
+        """OpenLineage for a FAIL event: the dataset and the destination, no statistics (the error
+        itself is added by the OpenLineage listener).
+
+        :param task_instance: the failed task instance (unused).
+        """
+        from airflow_provider_insights.transfers._lineage import transfer_lineage
+
+        return transfer_lineage(self.hook, self.report_id, output_uri=self._named_destination(), written=None)
+
+    def _named_destination(self) -> str | None:
+        text = str(self.destination)
+        return None if not text.strip() or is_folder(text) else asset_uri(text)

@@ -87,7 +87,9 @@ def test_overwrite_false_refuses_before_downloading(sb, report, gcs_emulator, ke
 def test_overwrite_true_replaces(sb, report, gcs_emulator, key):
     gcs_emulator.put(key, b"previous\r\n")
 
-    result = run_transfer(report_id=report.report_id, destination=gcs_emulator.url(key), overwrite=True, strip_bom=False)
+    result = run_transfer(
+        report_id=report.report_id, destination=gcs_emulator.url(key), overwrite=True, strip_bom=False
+    )
 
     assert hashlib.sha256(gcs_emulator.read_bytes(key)).hexdigest() == result["sha256"] == report.expected_sha256
 
