@@ -36,7 +36,7 @@ def test_report_is_copied_to_every_store(airflow_db, sb, insights_conn, local_st
             "uri": store.asset_uri(key),
             "bytes": len(written),
             "sha256": hashlib.sha256(written).hexdigest(),
-            "rows": None,
+            "rows": 250,
             "format": "csv",
         }
     parquet = azurite.read_bytes("dag/report.parquet")
