@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable
+from typing import Any
 
 
 class PartnerInsightsError(Exception):
@@ -135,6 +136,21 @@ class PartnerInsightsTransferError(PartnerInsightsError):
 
     The destination is left as it was; the message names the report and execution, never the link.
     """
+
+
+class PartnerInsightsSchemaChangeError(PartnerInsightsError):
+    """A report file's header differs from its query's columns (``on_schema_change="fail"``).
+
+    Nothing is published. ``change`` says which columns were added, removed or moved.
+    """
+
+    def __init__(self, message: str, change: Any = None) -> None:
+        self.change = change
+        super().__init__(message)
+
+
+class PartnerInsightsEmptyReportError(PartnerInsightsError):
+    """A report execution's file holds a header and no rows (``fail_on_empty=True``); nothing is published."""
 
 
 #: HTTP statuses after which the same request may succeed later: connection lost before any answer

@@ -8,6 +8,7 @@ I/O, so operators call these before anything changes remotely.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -44,10 +45,7 @@ def check_report_format(field: str, value: Any) -> str:
     :param field: the argument's name.
     :param value: ``csv``/``tsv`` in any case.
     """
-    text = str(value or "").strip().upper()
-    if text not in REPORT_FORMATS:
-        raise PartnerInsightsValidationError(field, f"{value!r} is not supported", allowed=REPORT_FORMATS)
-    return text
+    return _upper_choice(field, value, REPORT_FORMATS)
 
 
 def check_callback_method(field: str, value: Any, *, program: str | None = None) -> str:
@@ -61,10 +59,15 @@ def check_callback_method(field: str, value: Any, *, program: str | None = None)
         raise PartnerInsightsValidationError(
             field, f"is not documented for program {program!r}", allowed=sorted(PROGRAMS_WITH_CALLBACK_METHOD)
         )
-    method = str(value or "").strip().upper()
-    if method not in CALLBACK_METHODS:
-        raise PartnerInsightsValidationError(field, f"{value!r} is not supported", allowed=CALLBACK_METHODS)
-    return method
+    return _upper_choice(field, value, CALLBACK_METHODS)
+
+
+def _upper_choice(field: str, value: Any, allowed: Sequence[str]) -> str:
+    """``value`` stripped and upper-cased, if it is one of ``allowed``; else a validation error naming them."""
+    text = str(value or "").strip().upper()
+    if text not in allowed:
+        raise PartnerInsightsValidationError(field, f"{value!r} is not supported", allowed=allowed)
+    return text
 
 
 def check_callback_url(field: str, value: Any, *, program: str | None = None) -> str:

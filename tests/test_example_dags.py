@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -34,6 +35,17 @@ EXPECTED_DAGS = {
         "pause_report": set(),
         "resume_report": set(),
     },
+    "partner_insights_event_driven_setup": {
+        "first_run_time": {"create_recurring_report"},
+        "create_query": {"create_recurring_report"},
+        "create_recurring_report": {"report_id_to_watch"},
+        "report_id_to_watch": set(),
+    },
+    "partner_insights_event_driven_landing": {
+        "plan_landing": {"land_execution"},
+        "land_execution": {"announce_landed"},
+        "announce_landed": set(),
+    },
     "partner_insights_recurring_report_daily": {
         "find_report_id": {"wait_for_newest_execution", "transfer_to_storage"},
         "wait_for_newest_execution": {"transfer_to_storage"},
@@ -59,6 +71,7 @@ def test_the_demo_runner_and_package_marker_are_not_parsed_as_dag_files(dagbag):
     assert parsed == {
         "partner_insights_daily_extract.py",
         "partner_insights_downstream_transform.py",
+        "partner_insights_event_driven.py",
         "partner_insights_recurring_report.py",
     }
 
@@ -141,29 +154,74 @@ def test_find_report_id_takes_the_exact_name_only(monkeypatch):
         find_report_id.function()
 
 
-def test_destination_follows_the_environment(tmp_path):
-    """PARTNER_INSIGHTS_DESTINATION_ROOT moves both the files and the Asset (checked in a fresh parse)."""
+def parse_fresh(dag_file: str, expression: str, env: dict[str, str]) -> Any:
+    """Parse a DAG file in a fresh interpreter with ``env`` added, and return ``expression`` (JSON) on its module.
+
+    :param dag_file: the file's name in ``dags_examples/``.
+    :param expression: a Python expression over ``module``.
+    :param env: environment variables to set (an empty value unsets one, as the DAG files read it).
+    """
     probe = (
         "import importlib.util, json, sys\n"
-        "spec = importlib.util.spec_from_file_location('extract', sys.argv[1])\n"
+        "spec = importlib.util.spec_from_file_location('probe', sys.argv[1])\n"
         "module = importlib.util.module_from_spec(spec); spec.loader.exec_module(module)\n"
-        "task = module.dag.get_task('transfer_to_storage')\n"
-        "print(json.dumps([module.CUSTOMERS_AND_TENANTS.uri, task.destination, task.destination_conn_id]))\n"
+        f"print(json.dumps({expression}))\n"
     )
-    env = {
-        **os.environ,
-        "PARTNER_INSIGHTS_DESTINATION_ROOT": "s3://bucket/insights/",
-        "PARTNER_INSIGHTS_DESTINATION_CONN_ID": "aws_default",
-    }
     result = subprocess.run(
-        [sys.executable, "-c", probe, str(DAGS_DIR / "partner_insights_daily_extract.py")],
-        env=env,
+        [sys.executable, "-c", probe, str(DAGS_DIR / dag_file)],
+        env={**os.environ, **env},
         cwd=REPO_ROOT,
         capture_output=True,
         text=True,
         check=True,
     )
-    uri, destination, conn_id = json.loads(result.stdout.strip().splitlines()[-1])
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_the_event_driven_asset_is_watched_once_a_report_id_is_set():
+    """Without a report id the asset has no watcher; with one, the watcher's arguments come from the environment."""
+
+    def watchers(report_id: str = "", ignore_before: str = "", poll_seconds: str = "") -> Any:
+        return parse_fresh(
+            "partner_insights_event_driven.py",
+            "[[w.name, *w.trigger.serialize()] for w in module.NEW_EXECUTION.watchers]",
+            {
+                "PARTNER_INSIGHTS_EVENT_REPORT_ID": report_id,
+                "PARTNER_INSIGHTS_EVENT_IGNORE_BEFORE": ignore_before,
+                "PARTNER_INSIGHTS_POLL_SECONDS": poll_seconds,
+            },
+        )
+
+    assert watchers() == []
+    [[name, classpath, kwargs]] = watchers("r-1", "2024-05-01T00:00:00Z", "600")
+    assert name == "partner_insights_dynamics_usage_new_execution"
+    assert classpath.endswith("report_execution.PartnerInsightsNewExecutionTrigger")
+    assert kwargs == {
+        "report_id": "r-1",
+        "partner_insights_conn_id": "partner_insights_default",
+        "poll_interval": 600.0,
+        "ignore_before": "2024-05-01T00:00:00+00:00",
+    }
+
+
+def test_event_driven_landing_path_depends_only_on_the_execution():
+    from dags_examples.partner_insights_event_driven import LANDING_ROOT, landing_uri
+
+    payload = {"execution_id": "e-1", "generated_time": "2024-05-01T23:30:00-02:00", "report_id": "r"}
+    assert landing_uri(payload) == f"{LANDING_ROOT}/date=2024-05-02/e-1.csv"  # the UTC date
+
+
+def test_destination_follows_the_environment(tmp_path):
+    """PARTNER_INSIGHTS_DESTINATION_ROOT moves both the files and the Asset (checked in a fresh parse)."""
+    uri, destination, conn_id = parse_fresh(
+        "partner_insights_daily_extract.py",
+        "[module.CUSTOMERS_AND_TENANTS.uri, module.dag.get_task('transfer_to_storage').destination, "
+        "module.dag.get_task('transfer_to_storage').destination_conn_id]",
+        {
+            "PARTNER_INSIGHTS_DESTINATION_ROOT": "s3://bucket/insights/",
+            "PARTNER_INSIGHTS_DESTINATION_CONN_ID": "aws_default",
+        },
+    )
     assert uri == "s3://bucket/insights/customers_and_tenants"
     assert destination.startswith("s3://bucket/insights/customers_and_tenants/date={{")
     assert conn_id == "aws_default"

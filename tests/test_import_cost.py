@@ -75,6 +75,7 @@ def test_example_dag_files_are_found():
     assert set(EXAMPLE_DAG_FILES) == {
         "partner_insights_daily_extract.py",
         "partner_insights_downstream_transform.py",
+        "partner_insights_event_driven.py",
         "partner_insights_recurring_report.py",
     }
 

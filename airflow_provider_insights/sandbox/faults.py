@@ -20,6 +20,7 @@ FAULT_KINDS = frozenset(
         "expire_token",
         "fail_execution",
         "stall_execution",
+        "schema_drift",
         "gzip",
         "delay",
     }

@@ -178,6 +178,11 @@ def create_execution(
     elif ctx.faults.take("stall_execution", path, method):
         ctx.stats.faults_fired["stall_execution"] += 1
         outcome = "stall"
+    drift = ctx.faults.take("schema_drift", path, method)
+    if drift is not None and columns:
+        # The service changed the dataset under a saved query: the file's header is not the query's.
+        ctx.stats.faults_fired["schema_drift"] += 1
+        columns = tuple(drift.params.get("columns") or columns)
     execution_id = str(uuid.uuid4())
     fmt = report.get("format") or "csv"
     rows = int(config["report_rows"])

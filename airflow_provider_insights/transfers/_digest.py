@@ -59,33 +59,3 @@ class HashingWriter(io.RawIOBase):
         # The target is published (or abandoned) by its owner, never by a writer closing us
         # (pyarrow's ParquetWriter closes its sink when it finishes).
         self.flush()
-
-
-class RecordCounter:
-    """Counts the data rows of a CSV/TSV stream as it passes, the header excluded.
-
-    A record ends at a newline outside double quotes (a quoted field may hold newlines), the rule
-    the Parquet conversion reads the file by; so a CSV copy and a Parquet conversion of one report
-    count the same rows.
-    """
-
-    def __init__(self) -> None:
-        self._in_quotes = False
-        self._record_ends = 0
-        self._last_byte = b""
-
-    def feed(self, data: bytes) -> None:
-        """Count the record ends in ``data``, the next piece of the stream."""
-        for index, piece in enumerate(bytes(data).split(b'"')):
-            if index:
-                self._in_quotes = not self._in_quotes
-            if not self._in_quotes:
-                self._record_ends += piece.count(b"\n")
-        if data:
-            self._last_byte = bytes(data[-1:])
-
-    @property
-    def data_rows(self) -> int:
-        """Records seen, the header excluded (a last record without a newline counts)."""
-        records = self._record_ends + (1 if self._last_byte not in (b"", b"\n") else 0)
-        return max(records - 1, 0)

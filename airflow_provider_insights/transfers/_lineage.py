@@ -41,15 +41,16 @@ _LOCAL_SCHEMES = ("file", "local")
 
 
 def transfer_lineage(
-    hook: PartnerInsightsHook, report_id: str, *, output_uri: str | None, written: dict[str, Any] | None
+    hook: PartnerInsightsHook, report_id: str, *, destination: str, written: dict[str, Any] | None
 ) -> Any:
     """The ``OperatorLineage`` of a transfer, or ``None`` without the OpenLineage provider.
 
     :param hook: the hook of the transfer's ``partner_insights`` connection.
     :param report_id: the report whose file was copied.
-    :param output_uri: the destination (no connection id), or ``None`` when not known (a folder
-        destination of a transfer that failed before naming its file).
-    :param written: the transfer's result (``rows``, ``bytes``), or ``None`` if nothing was written.
+    :param destination: the rendered ``destination`` (named as output when nothing was written,
+        unless it is a folder whose file was never named).
+    :param written: the transfer's result, or ``None`` if it wrote nothing: one output per
+        object (each partition of a partitioned landing), with its rows and bytes.
     """
     try:
         from airflow.providers.openlineage.extractors import OperatorLineage
@@ -57,12 +58,23 @@ def transfer_lineage(
         return None
     query = report_query(hook, report_id)
     inputs = [input_dataset(hook, query)] if query is not None else []
-    outputs = [output_dataset(output_uri, query, written)] if output_uri else []
+    outputs = [output_dataset(uri, query, figures) for uri, figures in _written_objects(destination, written)]
     return OperatorLineage(inputs=inputs, outputs=outputs)
 
 
+def _written_objects(destination: str, written: dict[str, Any] | None) -> list[tuple[str, dict[str, Any] | None]]:
+    from airflow_provider_insights.transfers._destination import asset_uri, is_folder
+
+    if written is None:
+        named = destination.strip() and not is_folder(destination)
+        return [(asset_uri(destination), None)] if named else []
+    if "partitions" in written:
+        return [(part["uri"], part) for part in written["partitions"]]
+    return [(written["uri"], written)]
+
+
 def report_query(hook: PartnerInsightsHook, report_id: str) -> ParsedQuery | None:
-    """The report's query, parsed; ``None`` (logged) if the service or the text does not give it.
+    """The report's query (the text comes with the report), parsed; ``None`` (logged) if not given.
 
     :param hook: the hook to ask.
     :param report_id: the report.
@@ -71,17 +83,11 @@ def report_query(hook: PartnerInsightsHook, report_id: str) -> ParsedQuery | Non
 
     try:
         report = hook.get_report(report_id)
-        text = report.query or _query_text(hook, report.query_id)
-        return parse_query(text) if text else None
+        return parse_query(report.query) if report.query else None
     except PartnerInsightsError as err:
         # Lineage must not fail the task: the event goes out without the input dataset.
         log.warning("OpenLineage: the query of report %s could not be read: %s", report_id, err)
         return None
-
-
-def _query_text(hook: PartnerInsightsHook, query_id: str) -> str | None:
-    queries = hook.list_queries(query_id=query_id) if query_id else []
-    return queries[0].query if queries else None
 
 
 def input_dataset(hook: PartnerInsightsHook, query: ParsedQuery) -> Any:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from airflow_provider_insights.exceptions import PartnerInsightsConfigError, PartnerInsightsValidationError
@@ -115,6 +115,7 @@ def convert_to_parquet(
     delimiter: str = ",",
     block_size: int = CSV_BLOCK_BYTES,
     row_group_bytes: int = ROW_GROUP_BYTES,
+    columns: Sequence[str] | None = None,
 ) -> int:
     """Convert decoded CSV/TSV ``chunks`` into Parquet written to ``target``.
 
@@ -124,6 +125,8 @@ def convert_to_parquet(
     :param delimiter: ``","`` for CSV, ``"\\t"`` for TSV.
     :param block_size: CSV bytes parsed at a time (one record batch).
     :param row_group_bytes: Arrow bytes gathered into one row group (the last may be smaller).
+    :param columns: the query's columns: the schema written, whatever the header (see
+        ``_schema.parquet_output``); ``None`` writes the header's.
     :return: the number of rows written.
     """
     pa, pa_csv, pa_parquet = import_pyarrow()
@@ -138,11 +141,14 @@ def convert_to_parquet(
             quoted_strings_can_be_null=False,
         ),
     )
+    from airflow_provider_insights.transfers._schema import parquet_output
+
+    schema, conform = parquet_output(pa, reader.schema, columns)
     rows = 0
     pending: list[Any] = []
     pending_bytes = 0
-    with pa_parquet.ParquetWriter(target, reader.schema, compression="snappy") as writer:
-        for batch in reader:
+    with pa_parquet.ParquetWriter(target, schema, compression="snappy") as writer:
+        for batch in map(conform, reader):
             pending.append(batch)
             pending_bytes += batch.nbytes
             rows += batch.num_rows

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from airflow.sdk import Context, ObjectStoragePath
 
     from airflow_provider_insights.models import Execution
+    from airflow_provider_insights.transfers._schema import SchemaGuard
 
 OUTPUT_FORMATS = ("csv", "tsv", "parquet")
 _DELIMITERS = {"csv": ",", "tsv": "\t"}
@@ -50,11 +51,17 @@ class PartnerInsightsReportToStorageOperator(PartnerInsightsHookMixin, BaseOpera
     does not exist, a missing bucket or container and an existing folder are refused, naming
     ``destination`` or ``destination_conn_id``.
 
-    Returns ``{"uri", "bytes", "sha256", "rows", "format"}``: the destination (without any
-    connection id), the size and SHA-256 of what was written, the number of data rows (the header
-    excluded) and the output format; plus ``"data_redacted": True`` when the service marked the
-    execution's data as redacted (also logged as a warning). A destination given without
-    templates is declared as an outlet ``Asset`` so that other DAGs can be scheduled on it.
+    The header is compared with the report's query's columns (``on_schema_change``). With
+    ``partition_by`` the rows go to ``<destination>date=YYYY-MM-DD/part.<format>``, one partition
+    per day, each published atomically (``transfers/_partitions``).
+
+    Returns ``{"uri", "bytes", "sha256", "rows", "empty", "format"}``: the destination (without any
+    connection id), the size and SHA-256 written, the data rows, whether the file held only a
+    header, and the format; plus ``"schema_change"`` (columns ``added``, ``removed``, ``moved``)
+    and ``"data_redacted": True`` (also logged) when so. Partitioned: no ``sha256``, and
+    ``"partitions"`` lists each one's ``uri``, ``date``, ``rows``, ``bytes``, ``sha256`` and
+    ``unchanged``. A destination without templates (the folder, when partitioned) is declared as
+    an outlet ``Asset``; its event's extra carries these figures (the partitions as a count).
 
     :param report_id: the report whose file to copy. Templated.
     :param destination: where to write, as a URI (``s3://bucket/key``, ``abfs://container/key``,
@@ -75,6 +82,12 @@ class PartnerInsightsReportToStorageOperator(PartnerInsightsHookMixin, BaseOpera
     :param max_attempts: attempts allowed after dropped connections, and separately refreshes
         allowed after expired links, before the task fails.
     :param progress_interval: seconds between progress lines in the task log.
+    :param partition_by: a date column to split the rows by, into one partition per day; the
+        destination must then be a folder (ending in ``/``). Templated.
+    :param on_schema_change: when the file's columns differ from the query's: ``fail`` (nothing
+        is written), ``warn`` (logged, and reported in the result) or ``ignore`` (not compared;
+        the report is then not read). Parquet output always has the query's columns. Templated.
+    :param fail_on_empty: fail, writing nothing, when the file holds a header and no rows.
     :param partner_insights_conn_id: the ``partner_insights`` connection.
     """
 
@@ -84,6 +97,8 @@ class PartnerInsightsReportToStorageOperator(PartnerInsightsHookMixin, BaseOpera
         "destination",
         "destination_conn_id",
         "output_format",
+        "partition_by",
+        "on_schema_change",
         "partner_insights_conn_id",
     )
     ui_color = "#e6f1fa"
@@ -101,6 +116,9 @@ class PartnerInsightsReportToStorageOperator(PartnerInsightsHookMixin, BaseOpera
         chunk_size: int = DOWNLOAD_CHUNK_BYTES,
         max_attempts: int = 5,
         progress_interval: float = 5.0,
+        partition_by: str | None = None,
+        on_schema_change: str = "warn",
+        fail_on_empty: bool = False,
         partner_insights_conn_id: str = DEFAULT_CONN_ID,
         **kwargs: Any,
     ) -> None:
@@ -115,13 +133,16 @@ class PartnerInsightsReportToStorageOperator(PartnerInsightsHookMixin, BaseOpera
         self.chunk_size = chunk_size
         self.max_attempts = max_attempts
         self.progress_interval = progress_interval
+        self.partition_by = partition_by
+        self.on_schema_change = on_schema_change
+        self.fail_on_empty = fail_on_empty
         self.partner_insights_conn_id = partner_insights_conn_id
         self._declare_outlet()
 
     def _declare_outlet(self) -> None:
         # Only a destination known at parse time can be an outlet: a templated one has no URI yet.
         text = str(self.destination)
-        if not text.strip() or _is_templated(text) or is_folder(text):
+        if not text.strip() or _is_templated(text) or is_folder(text) != bool(self.partition_by):
             return  # a blank destination is refused when the task runs, naming the field
         from airflow.sdk import Asset
 
@@ -133,11 +154,29 @@ class PartnerInsightsReportToStorageOperator(PartnerInsightsHookMixin, BaseOpera
 
     def execute(self, context: Context) -> dict[str, Any]:
         from airflow_provider_insights.transfers._destination import check_destination
+        from airflow_provider_insights.transfers._partitions import check_partition_by
+        from airflow_provider_insights.transfers._schema import check_on_schema_change
 
         output_format = self._checked_format()
+        partition_by = check_partition_by(self.partition_by, self.destination)
+        policy = check_on_schema_change(self.on_schema_change)
         check_destination(self.destination, self.destination_conn_id)
         execution = self._read_execution(self.execution_id)
         self._check_served_format(execution, output_format)
+        guard = self._schema_guard(execution, policy)
+        if partition_by:
+            result = self._land_partitions(execution, output_format, partition_by, guard)
+        else:
+            result = self._land_file(context, execution, output_format, guard)
+        guard.record(result)
+        self._note_redaction(execution, result)
+        self._record_asset_event(context, result)
+        self._lineage = result
+        return result
+
+    def _land_file(
+        self, context: Context, execution: Execution, output_format: str, guard: SchemaGuard
+    ) -> dict[str, Any]:
         path = self._destination_path(execution, output_format)
         kept = self._existing_to_keep(path, context)
         link = self._link_of(execution)
@@ -148,12 +187,9 @@ class PartnerInsightsReportToStorageOperator(PartnerInsightsHookMixin, BaseOpera
             asset_uri(str(path)),
             output_format,
         )
-        result = self._transfer(link, execution, path, output_format, write=not kept)
+        result = self._transfer(link, execution, path, output_format, guard=guard, write=not kept)
         if kept:
             self._accept_identical(path, result)
-        self._note_redaction(execution, result)
-        self._record_asset_event(context, result)
-        self._lineage = result
         return result
 
     def _checked_format(self) -> str:
@@ -273,14 +309,9 @@ class PartnerInsightsReportToStorageOperator(PartnerInsightsHookMixin, BaseOpera
 
     # ----------------------------------------------------------------------------------------
 
-    def _transfer(
-        self, link: str, execution: Execution, path: ObjectStoragePath, output_format: str, *, write: bool = True
-    ) -> dict[str, Any]:
-        from contextlib import nullcontext
-
-        from airflow_provider_insights.transfers._atomic import StagedWrite
-        from airflow_provider_insights.transfers._digest import HashingWriter
-        from airflow_provider_insights.transfers._streaming import Prefetch, ProgressLog, SecureLinkDownload
+    def _download(self, link: str, execution: Execution) -> tuple[Any, Any, str]:
+        """The secure link's download, its progress log and its label (for messages)."""
+        from airflow_provider_insights.transfers._streaming import ProgressLog, SecureLinkDownload
 
         label = f"report {self.report_id} execution {execution.execution_id}"
         download = SecureLinkDownload(
@@ -292,7 +323,26 @@ class PartnerInsightsReportToStorageOperator(PartnerInsightsHookMixin, BaseOpera
             on_event=self._log_event,
             label=label,
         )
-        progress = ProgressLog(self.log, interval=self.progress_interval)
+        return download, ProgressLog(self.log, interval=self.progress_interval), label
+
+    def _transfer(
+        self,
+        link: str,
+        execution: Execution,
+        path: ObjectStoragePath,
+        output_format: str,
+        *,
+        guard: SchemaGuard,
+        write: bool = True,
+    ) -> dict[str, Any]:
+        from contextlib import nullcontext
+
+        from airflow_provider_insights.transfers._atomic import StagedWrite
+        from airflow_provider_insights.transfers._digest import HashingWriter
+        from airflow_provider_insights.transfers._records import check_empty, write_report
+        from airflow_provider_insights.transfers._streaming import Prefetch
+
+        download, progress, label = self._download(link, execution)
         # The download starts first: it runs while the destination's upload is being opened.
         # Without ``write`` nothing is kept: only the digest of what would be written is wanted.
         sink: Any = StagedWrite(path) if write else nullcontext()
@@ -300,12 +350,16 @@ class PartnerInsightsReportToStorageOperator(PartnerInsightsHookMixin, BaseOpera
             # Hashing in this thread rather than the download's keeps the two balanced: that one
             # decrypts, this one hashes and writes (both release the GIL).
             out = HashingWriter(staged)
-            rows = self._write_output(iter(chunks), out, execution, output_format)
+            rows = write_report(iter(chunks), out, self._delimiter(execution), output_format, guard)
+            check_empty(
+                rows, label, fail_on_empty=self.fail_on_empty
+            )  # inside the block: an empty file refused is not published
         progress.finish(download.offset, download.total_length)
         self.log.info(
-            "%s %d bytes (sha256 %s) for %s after %d resumes and %d link refreshes",
+            "%s %d bytes, %d rows (sha256 %s) for %s after %d resumes and %d link refreshes",
             "Wrote" if write else "Recomputed",
             out.size,
+            rows,
             out.sha256,
             asset_uri(str(path)),
             download.resumes,
@@ -316,23 +370,38 @@ class PartnerInsightsReportToStorageOperator(PartnerInsightsHookMixin, BaseOpera
             "bytes": out.size,
             "sha256": out.sha256,
             "rows": rows,
+            "empty": rows == 0,
             "format": output_format,
         }
 
-    def _write_output(self, chunks: Iterator[bytes], out: Any, execution: Execution, output_format: str) -> int | None:
-        """Write the decoded report to ``out`` as ``output_format``; return its number of data rows."""
-        if output_format != "parquet":
-            from airflow_provider_insights.transfers._digest import RecordCounter
+    @staticmethod
+    def _delimiter(execution: Execution) -> str:
+        return _DELIMITERS.get((execution.format or "csv").lower(), ",")
 
-            counter = RecordCounter()
-            for chunk in chunks:
-                out.write(chunk)
-                counter.feed(chunk)
-            return counter.data_rows
-        from airflow_provider_insights.transfers._parquet import convert_to_parquet
+    def _land_partitions(
+        self, execution: Execution, output_format: str, column: str, guard: SchemaGuard
+    ) -> dict[str, Any]:
+        from airflow_provider_insights.transfers._partitions import PartitionPlan, land_partitions
+        from airflow_provider_insights.transfers._records import check_empty
+        from airflow_provider_insights.transfers._streaming import Prefetch
 
-        delimiter = _DELIMITERS.get((execution.format or "csv").lower(), ",")
-        return convert_to_parquet(chunks, out, delimiter=delimiter)
+        plan = PartitionPlan.of_task(self, output_format, self._delimiter(execution), column)
+        guard.check_column("partition_by", column)
+        plan.check_folder()  # before downloading: a missing bucket, a file where the folder goes
+        download, progress, label = self._download(self._link_of(execution), execution)
+        with Prefetch(self._decoded_chunks(download, progress, label)) as chunks:
+            result = land_partitions(iter(chunks), plan, guard, label=label)
+        check_empty(
+            result["rows"], label, fail_on_empty=self.fail_on_empty
+        )  # nothing was published: an empty file has no partition
+        return result
+
+    def _schema_guard(self, execution: Execution, policy: str) -> SchemaGuard:
+        from airflow_provider_insights.transfers._schema import SchemaGuard, query_columns
+
+        # The report (one GET) says which query made the file; "ignore" spares that call.
+        columns = None if policy == "ignore" else query_columns(self.hook.get_report(self.report_id))
+        return SchemaGuard(columns, policy, f"report {self.report_id} execution {execution.execution_id}")
 
     def _decoded_chunks(self, download: Any, progress: Any, label: str) -> Iterator[bytes]:
         from airflow_provider_insights.transfers._streaming import Decoder
@@ -364,12 +433,15 @@ class PartnerInsightsReportToStorageOperator(PartnerInsightsHookMixin, BaseOpera
         if outlet_events is None:
             return
         for outlet in self.outlets:
-            if isinstance(outlet, Asset) and outlet.uri == result["uri"]:
-                extra = ("bytes", "sha256", "rows", "format", "data_redacted")
+            # Airflow drops a folder's trailing "/" from an Asset's URI.
+            if isinstance(outlet, Asset) and outlet.uri == result["uri"].rstrip("/"):
+                extra = ("bytes", "sha256", "rows", "empty", "format", "schema_change", "data_redacted")
                 outlet_events[outlet].extra.update({key: result[key] for key in extra if key in result})
+                if "partitions" in result:
+                    outlet_events[outlet].extra["partitions"] = len(result["partitions"])
 
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
-        """OpenLineage: the Partner Center dataset read and the object written, with its rows and bytes.
+        """OpenLineage: the Partner Center dataset read, each object written with its rows and bytes.
 
         Naming and facets: ``transfers/_lineage.py``. ``None`` without the OpenLineage provider.
 
@@ -378,19 +450,13 @@ class PartnerInsightsReportToStorageOperator(PartnerInsightsHookMixin, BaseOpera
         from airflow_provider_insights.transfers._lineage import transfer_lineage
 
         written = getattr(self, "_lineage", None)
-        output_uri = written["uri"] if written else self._named_destination()
-        return transfer_lineage(self.hook, self.report_id, output_uri=output_uri, written=written)
+        return transfer_lineage(self.hook, self.report_id, destination=str(self.destination), written=written)
 
     def get_openlineage_facets_on_failure(self, task_instance: Any) -> Any:
-        """OpenLineage for a FAIL event: the dataset and the destination, no statistics (the error
-        itself is added by the OpenLineage listener).
+        """OpenLineage for a FAIL event (the listener adds the error): the dataset and the destination.
 
         :param task_instance: the failed task instance (unused).
         """
         from airflow_provider_insights.transfers._lineage import transfer_lineage
 
-        return transfer_lineage(self.hook, self.report_id, output_uri=self._named_destination(), written=None)
-
-    def _named_destination(self) -> str | None:
-        text = str(self.destination)
-        return None if not text.strip() or is_folder(text) else asset_uri(text)
+        return transfer_lineage(self.hook, self.report_id, destination=str(self.destination), written=None)

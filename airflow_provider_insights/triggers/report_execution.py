@@ -1,9 +1,15 @@
-"""Trigger that waits, in the triggerer's event loop, for a report execution to complete.
+"""Triggers polling a report's executions in the triggerer's event loop.
 
-The trigger only reads: it never creates, updates or deletes anything (triggers may run twice or
-move between triggerers), and what it serializes or emits carries ids and statuses only, never a
-token, a secret or a secure link. Whether a poll means done, failed or "keep waiting" is decided by
-the hook (:meth:`~airflow_provider_insights.hooks.insights.PartnerInsightsHook.apoll_execution`,
+- :class:`PartnerInsightsReportExecutionTrigger` waits for one execution to complete (the deferrable
+  sensor's trigger): one event.
+- :class:`PartnerInsightsNewExecutionTrigger` watches a recurring report for an ``AssetWatcher``:
+  one event per newly Completed execution, for as long as the watcher lives.
+
+Both follow the same polling rules (``triggers/_polling.py``). A trigger only reads: it never
+creates, updates or deletes anything (triggers may run twice or move between triggerers), and what
+it serializes or emits carries ids and statuses only, never a token, a secret or a secure link.
+Whether a poll means done, failed or "keep waiting" is decided by the hook
+(:meth:`~airflow_provider_insights.hooks.insights.PartnerInsightsHook.apoll_execution`,
 :func:`~airflow_provider_insights.models.decide_wait`), the same rule as the sensor's.
 """
 
@@ -12,20 +18,44 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from airflow.triggers.base import BaseTrigger, TriggerEvent
+from airflow.triggers.base import BaseEventTrigger, BaseTrigger, TriggerEvent
 
 from airflow_provider_insights.connection import DEFAULT_CONN_ID
 from airflow_provider_insights.datetimes import parse_datetime
-from airflow_provider_insights.exceptions import PartnerInsightsValidationError, is_transient_error
-from airflow_provider_insights.models import ExecutionState, WaitDecision
+from airflow_provider_insights.models import Execution, ExecutionState, ExecutionStatus, WaitDecision, decide_wait
+from airflow_provider_insights.triggers._polling import (
+    HEARTBEAT_SECONDS,
+    MAX_ERROR_BACKOFF_SECONDS,
+    MIN_POLL_INTERVAL_SECONDS,
+    FailedPolls,
+    WaitProgress,
+    check_poll_interval,
+    last_seen,
+    new_hook,
+)
+from airflow_provider_insights.triggers._watermark import WATERMARK_KEY, Watermark, completed_in_order
 from airflow_provider_insights.validation import require_text
 
 if TYPE_CHECKING:
     from airflow_provider_insights.hooks.insights import PartnerInsightsHook
+
+__all__ = [
+    "HEARTBEAT_SECONDS",
+    "MAX_ERROR_BACKOFF_SECONDS",
+    "MIN_POLL_INTERVAL_SECONDS",
+    "WATERMARK_KEY",
+    "PartnerInsightsNewExecutionTrigger",
+    "PartnerInsightsReportExecutionTrigger",
+    "WaitProgress",
+    "Watermark",
+    "check_poll_interval",
+    "completed_in_order",
+    "last_seen",
+]
 
 #: Event statuses: the execution completed / the service says it ended otherwise / the end time
 #: passed first / polling cannot succeed whatever the wait (bad connection or credentials, a
@@ -34,81 +64,6 @@ STATUS_SUCCESS = "success"
 STATUS_FAILED = "failed"
 STATUS_TIMEOUT = "timeout"
 STATUS_ERROR = "error"
-
-#: Upper bound of the delay between two failed polls, however many failed in a row.
-MAX_ERROR_BACKOFF_SECONDS = 300.0
-#: The shortest wait between two polls. Zero would be a hot loop (about 1,400 requests a second);
-#: the tests' 0.01 s is the floor. Partner Center takes minutes: production DAGs use 60 s or more.
-MIN_POLL_INTERVAL_SECONDS = 0.01
-#: At most one "still waiting" line per trigger in this long, besides one line per status change.
-HEARTBEAT_SECONDS = 600.0
-
-
-def check_poll_interval(field: str, seconds: Any) -> float:
-    """``seconds`` as a float, refused below :data:`MIN_POLL_INTERVAL_SECONDS`.
-
-    :param field: the argument's name (``poke_interval``, ``poll_interval``).
-    :param seconds: the interval.
-    """
-    try:
-        value = float(seconds)
-    except (TypeError, ValueError):
-        raise PartnerInsightsValidationError(field, f"{seconds!r} is not a number of seconds") from None
-    if not value >= MIN_POLL_INTERVAL_SECONDS:
-        raise PartnerInsightsValidationError(
-            field,
-            f"{seconds!r} seconds would poll Partner Center in a tight loop",
-            allowed=f"at least {MIN_POLL_INTERVAL_SECONDS:g} seconds (60 or more in production)",
-        )
-    return value
-
-
-def last_seen(decision: WaitDecision | None) -> str:
-    """The last report and execution status seen, for a timeout message.
-
-    :param decision: the last poll's verdict, or ``None`` if no poll succeeded.
-    """
-    if decision is None:
-        return "no poll succeeded (last report status and execution status unknown)"
-    execution = (
-        f"execution {decision.execution.execution_id} {decision.execution_status or '?'}"
-        if decision.execution is not None
-        else "no execution"
-    )
-    return f"last seen: report status {decision.report_status or 'not read'}, {execution} ({decision.reason})"
-
-
-class WaitProgress:
-    """Decides which polls a long wait logs: each change of what was seen, plus a bounded heartbeat.
-
-    :param heartbeat_seconds: the longest silence between two lines.
-    :param clock: monotonic seconds (replaceable in tests).
-    """
-
-    def __init__(self, heartbeat_seconds: float = HEARTBEAT_SECONDS, clock: Callable[[], float] = time.monotonic):
-        self.heartbeat_seconds = heartbeat_seconds
-        self.clock = clock
-        self.started = self.last_line = clock()
-        self.last_seen: tuple[Any, ...] | None = None
-
-    def line_for(self, decision: WaitDecision) -> str | None:
-        """The line to log at INFO for this poll, or ``None`` to stay quiet.
-
-        :param decision: the poll's verdict.
-        """
-        seen = (decision.state, decision.report_status, decision.execution_status, _execution_id(decision))
-        now = self.clock()
-        if seen != self.last_seen:
-            self.last_seen, self.last_line = seen, now
-            return f"Now: {decision.reason}"
-        if now - self.last_line >= self.heartbeat_seconds:
-            self.last_line = now
-            return f"Still waiting after {now - self.started:.0f} s: {decision.reason}"
-        return None
-
-
-def _execution_id(decision: WaitDecision) -> str | None:
-    return decision.execution.execution_id if decision.execution is not None else None
 
 
 class PartnerInsightsReportExecutionTrigger(BaseTrigger):
@@ -175,10 +130,7 @@ class PartnerInsightsReportExecutionTrigger(BaseTrigger):
         )
 
     def _make_hook(self) -> PartnerInsightsHook:
-        # Imported here so that loading the trigger class (e.g. in a DAG file) stays cheap.
-        from airflow_provider_insights.hooks.insights import PartnerInsightsHook
-
-        return PartnerInsightsHook(partner_insights_conn_id=self.partner_insights_conn_id)
+        return new_hook(self.partner_insights_conn_id)
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Poll until there is something to report, then yield exactly one event."""
@@ -197,7 +149,7 @@ class PartnerInsightsReportExecutionTrigger(BaseTrigger):
         await asyncio.sleep(min(self.poll_interval * random.random(), max(self.end_time - time.time(), 0)))
 
     async def _wait_for_outcome(self, hook: PartnerInsightsHook) -> dict[str, Any]:
-        failed_polls = 0
+        failures = FailedPolls(self.poll_interval, self.report_id, self.log)
         progress = WaitProgress()
         decision: WaitDecision | None = None
         while True:
@@ -208,20 +160,13 @@ class PartnerInsightsReportExecutionTrigger(BaseTrigger):
                     self.report_id, execution_id=self.execution_id, generated_after=self.generated_after
                 )
             except Exception as err:
-                if not is_transient_error(err):
+                retry_in = failures.delay_after(err)
+                if retry_in is None:
                     # Waiting cannot cure it (deleted report, refused credential, 4xx, a bug): say so now.
                     return self._event(STATUS_ERROR, decision, message=f"{type(err).__name__}: {err}")
-                failed_polls += 1
-                self.log.warning(
-                    "Polling report %s failed (%d in a row), retrying: %s: %s",
-                    self.report_id,
-                    failed_polls,
-                    type(err).__name__,
-                    err,
-                )
-                delay = self._error_backoff(failed_polls)
+                delay = retry_in
             else:
-                failed_polls = 0
+                failures.succeeded()
                 line = progress.line_for(decision)
                 if line is not None:
                     self.log.info("Report %s: %s", self.report_id, line)
@@ -260,11 +205,6 @@ class PartnerInsightsReportExecutionTrigger(BaseTrigger):
             f"to complete; {last_seen(decision)}"
         )
 
-    def _error_backoff(self, failed_polls: int) -> float:
-        # Exponential with jitter so that many triggers recovering at once do not poll in lockstep.
-        base = min(self.poll_interval * 2 ** (failed_polls - 1), MAX_ERROR_BACKOFF_SECONDS)
-        return base * random.uniform(0.5, 1.0)
-
     def _event(self, status: str, decision: WaitDecision | None, *, message: str | None = None) -> dict[str, Any]:
         """A JSON-only payload built from ids and statuses: never the secure link."""
         execution = decision.execution if decision is not None else None
@@ -279,3 +219,192 @@ class PartnerInsightsReportExecutionTrigger(BaseTrigger):
         if message:
             payload["message"] = message
         return payload
+
+
+# ---------------------------------------------------------------------------------------------
+# The event trigger of an AssetWatcher: one event per newly Completed execution
+# ---------------------------------------------------------------------------------------------
+
+
+class PartnerInsightsNewExecutionTrigger(BaseEventTrigger):
+    """Watch a recurring report and yield one event per newly Completed execution, oldest first.
+
+    For ``Asset(..., watchers=[AssetWatcher(name=..., trigger=PartnerInsightsNewExecutionTrigger(...))])``:
+    each event becomes an asset event whose ``extra`` is ``{"from_trigger": True, "payload": <the
+    event>}``. The payload is ``{"report_id", "execution_id", "generated_time" (ISO 8601),
+    "execution_status"}``: ids, a time and a status, never the secure link or any token (the
+    transfer reads the execution afresh).
+
+    **Polling.** Each poll asks for the newest Completed execution (one request); only when it is new
+    is the report's history (90 days) read, so that every execution completed since the last poll is
+    yielded, in the order they were generated, even when several completed between two polls. (The
+    newest is chosen by creation time: were two runs to overlap and the older one complete last, it
+    would be yielded with the next execution, at the next history read.) Failed polls follow the
+    execution trigger's rules (:class:`~._polling.FailedPolls`): transient ones are waited through
+    with backoff. A watcher has no task to fail and the triggerer restarts an ended watcher at once,
+    so an error waiting cannot cure (a deleted report, a refused credential) is logged at ERROR and
+    polled again every :data:`MAX_ERROR_BACKOFF_SECONDS`, instead of ending.
+
+    **Never twice, restarts.** Within one run, an execution is yielded only if its (generation time,
+    id) is past the newest already yielded: never twice. The serialized arguments cannot carry that
+    position (they are the watcher's identity), so a (re)started trigger begins:
+
+    - from the position kept in the watched asset's state store (Airflow 3.3+, written *before* each
+      event): the execution there is yielded again, then every later one. The one re-yielded is the
+      newest already yielded, which may not have reached the database before the restart;
+    - with nothing stored (a first start, several assets watched by one trigger, no store): from the
+      newest Completed execution generated after ``ignore_before``, yielded once. After a restart
+      that is again at most the newest execution already yielded, unless newer ones completed while
+      the triggerer was down: then only the newest of those is yielded.
+
+    Either way the consuming DAG must land an execution idempotently (a path keyed by execution id).
+
+    :param report_id: the recurring report to watch.
+    :param partner_insights_conn_id: the ``partner_insights`` connection to poll with.
+    :param poll_interval: seconds between two polls (at least :data:`MIN_POLL_INTERVAL_SECONDS`;
+        Partner Center's recurrences are hours apart: 300 or more in production).
+    :param ignore_before: executions generated before this moment are never yielded (datetime or
+        ISO 8601 string; serialized as an ISO string); ``None`` for no bound.
+    """
+
+    def __init__(
+        self,
+        *,
+        report_id: str,
+        partner_insights_conn_id: str = DEFAULT_CONN_ID,
+        poll_interval: float = 300.0,
+        ignore_before: datetime | str | None = None,
+    ) -> None:
+        super().__init__()
+        self.report_id = require_text("report_id", report_id)
+        self.partner_insights_conn_id = partner_insights_conn_id
+        self.poll_interval = check_poll_interval("poll_interval", poll_interval)
+        self.ignore_before = parse_datetime("ignore_before", ignore_before)
+        self._yielded: Watermark | None = None
+        self._resume_from: Watermark | None = None
+        self._started = False
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        """Return the classpath and exactly the keyword arguments that re-create this trigger."""
+        return (
+            f"{self.__class__.__module__}.{self.__class__.__name__}",
+            {
+                "report_id": self.report_id,
+                "partner_insights_conn_id": self.partner_insights_conn_id,
+                "poll_interval": self.poll_interval,
+                "ignore_before": self.ignore_before.isoformat() if self.ignore_before else None,
+            },
+        )
+
+    def _make_hook(self) -> PartnerInsightsHook:
+        return new_hook(self.partner_insights_conn_id)
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        """Poll forever; yield one event per newly Completed execution."""
+        hook = await asyncio.to_thread(self._make_hook)
+        failures = FailedPolls(self.poll_interval, self.report_id, self.log)
+        progress = WaitProgress()
+        try:
+            self._resume_from = await self._stored_position()
+            while True:
+                try:
+                    executions = await self._new_executions(hook, progress)
+                except Exception as err:
+                    delay = failures.delay_after(err)
+                    if delay is None:
+                        self.log.error(
+                            "Watching report %s: %s: %s; polling again in %.0f s",
+                            self.report_id,
+                            type(err).__name__,
+                            err,
+                            MAX_ERROR_BACKOFF_SECONDS,
+                        )
+                        delay = MAX_ERROR_BACKOFF_SECONDS
+                else:
+                    failures.succeeded()
+                    self._started, delay = True, self.poll_interval
+                    for execution in executions:
+                        yield await self._event_for(execution)
+                await asyncio.sleep(delay)
+        finally:
+            await hook.aclose()
+
+    async def _new_executions(self, hook: PartnerInsightsHook, progress: WaitProgress) -> list[Execution]:
+        completed = (ExecutionStatus.COMPLETED,)
+        newest = await hook.aget_latest_execution(self.report_id, statuses=completed)
+        if not self._started and self._resume_from is None:
+            # Nothing stored: the watch begins at the newest Completed execution (see the class docs).
+            return completed_in_order([newest], after=None, ignore_before=self.ignore_before)
+        if self._started:
+            decision = decide_wait(newest, report_id=self.report_id, generated_after=self._quick_bound())
+            line = progress.line_for(decision)
+            if line is not None:
+                self.log.info("Report %s: %s", self.report_id, line)
+            if decision.state is not ExecutionState.DONE:
+                return []
+        # Something new: read the history, so that executions completed between two polls are not missed.
+        history = await hook.alist_executions(self.report_id, statuses=completed, latest=False)
+        after, inclusive = (self._yielded, False) if self._yielded else (self._resume_from, True)
+        return completed_in_order(
+            [*history, newest], after=after, inclusive=inclusive, ignore_before=self.ignore_before
+        )
+
+    def _quick_bound(self) -> datetime | None:
+        """The moment the newest Completed execution must pass to be worth reading the history for."""
+        marks = [mark.generated for mark in (self._yielded, self._resume_from) if mark is not None]
+        moments = [*marks, *([self.ignore_before] if self.ignore_before else [])]
+        return max(moments) if moments else None
+
+    async def _event_for(self, execution: Execution) -> TriggerEvent:
+        mark = Watermark.of(execution)
+        assert mark is not None  # completed_in_order keeps placed executions only
+        # Stored before the event is yielded: a restart then re-yields this one rather than lose it.
+        await self._store_position(mark)
+        self._yielded = mark
+        self.log.info(
+            "Report %s: execution %s completed (generated %s)", self.report_id, execution.execution_id, mark.generated
+        )
+        return TriggerEvent(
+            {
+                "report_id": self.report_id,
+                "execution_id": execution.execution_id,
+                "generated_time": mark.generated.isoformat(),
+                "execution_status": execution.execution_status,
+            }
+        )
+
+    # -- the position kept across restarts (the watched asset's state store, Airflow 3.3+) ---------
+
+    @property
+    def _store_key(self) -> str:
+        return f"{WATERMARK_KEY}:{self.report_id}"
+
+    async def _stored_position(self) -> Watermark | None:
+        if self.asset_state_store is None:
+            return None
+        try:
+            value = await self.asset_state_store.aget(self._store_key)
+        except Exception as err:  # several watched assets, or the store unreachable: start without it
+            self._give_up_store(err)
+            return None
+        position = Watermark.from_json(value)
+        if position is not None:
+            self.log.info("Report %s: resuming after execution %s", self.report_id, position.execution_id)
+        return position
+
+    async def _store_position(self, mark: Watermark) -> None:
+        if self.asset_state_store is None:
+            return
+        try:
+            await self.asset_state_store.aset(self._store_key, mark.to_json())
+        except Exception as err:  # the events matter more than the position: keep watching
+            self._give_up_store(err)
+
+    def _give_up_store(self, err: Exception) -> None:
+        self.log.warning(
+            "Report %s: the asset state store is not usable (%s: %s); a restart resumes from the newest execution",
+            self.report_id,
+            type(err).__name__,
+            err,
+        )
+        self.asset_state_store = None

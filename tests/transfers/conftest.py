@@ -27,8 +27,14 @@ def make_completed_report(
     report_bytes: int | None = None,
     conn_id: str = "partner_insights_default",
     report_format: str = "csv",
+    window: tuple[str, str] | None = None,
+    query: str = QUERY,
 ) -> CompletedReport:
-    """Create a query and an execute-now report in the sandbox and return its completed execution."""
+    """Create a query and an execute-now report in the sandbox and return its completed execution.
+
+    ``window`` is the report's ``(QueryStartTime, QueryEndTime)``: the sandbox dates the rows'
+    date columns (``Month``) with the window's days, in turn.
+    """
     from airflow_provider_insights.hooks.insights import PartnerInsightsHook
     from airflow_provider_insights.models import ExecutionStatus
 
@@ -39,9 +45,15 @@ def make_completed_report(
         settings.update(report_rows=rows or 300, report_bytes=None)
     sb.admin.configure(**settings)
     hook = PartnerInsightsHook(partner_insights_conn_id=conn_id)
-    query = hook.create_query(name=f"transfer-{uuid.uuid4().hex[:8]}", query=QUERY)
+    created = hook.create_query(name=f"transfer-{uuid.uuid4().hex[:8]}", query=query)
+    query_start, query_end = window or (None, None)
     report = hook.create_report(
-        report_name=f"transfer-{uuid.uuid4().hex[:8]}", query_id=query.query_id, execute_now=True, format=report_format
+        report_name=f"transfer-{uuid.uuid4().hex[:8]}",
+        query_id=created.query_id,
+        execute_now=True,
+        format=report_format,
+        query_start_time=query_start,
+        query_end_time=query_end,
     )
     execution = hook.get_latest_execution(report.report_id, statuses=(ExecutionStatus.COMPLETED,))
     assert execution is not None and execution.is_completed, execution
@@ -65,6 +77,21 @@ def execution_reads(sb: Any) -> int:
         for route, count in sb.admin.stats()["requests"].items()
         if route.startswith("GET ") and EXECUTIONS_ROUTE_PART in route
     )
+
+
+def asset_event_extras(run_id: str) -> dict[str, dict[str, Any]]:
+    """The ``extra`` of each asset event a DAG run emitted, by asset URI."""
+    from airflow.models.asset import AssetEvent, AssetModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        events = (
+            session.query(AssetEvent, AssetModel)
+            .join(AssetModel, AssetEvent.asset_id == AssetModel.id)
+            .filter(AssetEvent.source_run_id == run_id)
+            .all()
+        )
+        return {model.uri: dict(event.extra) for event, model in events}
 
 
 def run_transfer(**kwargs: Any) -> dict[str, Any]:

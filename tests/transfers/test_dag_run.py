@@ -8,6 +8,7 @@ import io
 import pytest
 
 from tests.fixtures.airflow_env import TEST_DAGS_FOLDER, run_dag_file
+from tests.transfers.conftest import asset_event_extras
 
 pytestmark = pytest.mark.integration
 
@@ -37,6 +38,7 @@ def test_report_is_copied_to_every_store(airflow_db, sb, insights_conn, local_st
             "bytes": len(written),
             "sha256": hashlib.sha256(written).hexdigest(),
             "rows": 250,
+            "empty": False,
             "format": "csv",
         }
     parquet = azurite.read_bytes("dag/report.parquet")
@@ -50,17 +52,7 @@ def test_report_is_copied_to_every_store(airflow_db, sb, insights_conn, local_st
 
 def _assert_asset_events(run_id: str, uris: list[str]) -> None:
     """Each destination got an asset event (what schedules downstream DAGs), carrying the digest."""
-    from airflow.models.asset import AssetEvent, AssetModel
-    from airflow.utils.session import create_session
-
-    with create_session() as session:
-        events = (
-            session.query(AssetEvent, AssetModel)
-            .join(AssetModel, AssetEvent.asset_id == AssetModel.id)
-            .filter(AssetEvent.source_run_id == run_id)
-            .all()
-        )
-        by_uri = {model.uri: event.extra for event, model in events}
+    by_uri = asset_event_extras(run_id)
     for uri in uris:
         assert uri in by_uri, sorted(by_uri)
         assert len(by_uri[uri]["sha256"]) == 64

@@ -27,10 +27,10 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_insights.transfers._digest import RecordCounter
 from airflow_provider_insights.transfers._lineage import destination_naming, partner_center_namespace
 from tests.fixtures.airflow_env import collect_run_result
 from tests.fixtures.openlineage import read_events, run_dag_emitting_lineage, task_events
+from tests.transfers.conftest import make_completed_report
 
 pytestmark = pytest.mark.integration
 
@@ -148,18 +148,27 @@ def test_the_namespace_keeps_host_and_port_and_nothing_else():
     )
 
 
-@pytest.mark.parametrize(
-    ("pieces", "rows"),
-    [
-        ([b"a,b\r\n1,2\r\n3,4\r\n"], 2),
-        ([b"a,b\n1,2"], 1),  # no newline after the last record
-        ([b'a,b\n"x\n', b'y",2\n"q""uote",3\n'], 2),  # a newline inside quotes, split across pieces
-        ([b"a,b\n"], 0),
-        ([], 0),
-    ],
-)
-def test_rows_are_counted_as_csv_records_without_the_header(pieces, rows):
-    counter = RecordCounter()
-    for piece in pieces:
-        counter.feed(piece)
-    assert counter.data_rows == rows
+def test_a_partitioned_transfer_names_each_partition_with_its_figures(sb, insights_conn, local_store):
+    # In process: the operator's lineage method is what the OpenLineage listener calls at COMPLETE.
+    from airflow_provider_insights.transfers.report_to_storage import PartnerInsightsReportToStorageOperator
+
+    report = make_completed_report(sb, rows=90, window=("2026-08-01T00:00:00Z", "2026-08-04T00:00:00Z"))
+    operator = PartnerInsightsReportToStorageOperator(
+        task_id="partitioned",
+        report_id=report.report_id,
+        destination=local_store.url("by_day") + "/",
+        partition_by="Month",
+    )
+    result = operator.execute(context={})  # type: ignore[arg-type]
+
+    lineage = operator.get_openlineage_facets_on_complete(None)
+
+    [source] = lineage.inputs
+    assert (source.namespace, source.name) == (partner_center_namespace(sb.url), "mpn.DynamicsUsage")
+    by_name = {target.name: target for target in lineage.outputs}
+    assert len(by_name) == len(result["partitions"]) == 3
+    for part in result["partitions"]:
+        target = by_name[destination_naming(part["uri"])[1]]
+        statistics = target.outputFacets["outputStatistics"]
+        assert (target.namespace, statistics.rowCount, statistics.size) == ("file", part["rows"], part["bytes"])
+    assert sum(part["rows"] for part in result["partitions"]) == result["rows"] == 90

@@ -38,7 +38,8 @@ def test_csv_is_byte_identical_to_what_the_sandbox_served(sb, report, store, key
         "uri": store.asset_uri(key),
         "bytes": len(written),
         "sha256": report.expected_sha256,
-        "rows": 400,  # data rows, as the Parquet conversion counts them
+        "rows": 400,
+        "empty": False,
         "format": "csv",
     }
 

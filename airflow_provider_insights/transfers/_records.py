@@ -1,0 +1,161 @@
+"""CSV/TSV records in a decoded report stream: counted, split and read, quotes respected.
+
+A record ends at a line break outside double quotes: the service quotes values holding the
+delimiter, a quote (doubled) or a line break (RFC 4180), so a quoted line break belongs to its
+record. Every quote toggles "inside quotes", a doubled one toggling twice, so counting quotes is
+enough to know where records end without parsing fields.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+from collections.abc import Iterable, Iterator
+from itertools import chain
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_insights.exceptions import PartnerInsightsEmptyReportError
+from airflow_provider_insights.transfers._parquet import ChunkReader
+
+if TYPE_CHECKING:
+    from airflow_provider_insights.transfers._schema import SchemaGuard
+
+log = logging.getLogger(__name__)
+
+_QUOTE = b'"'
+_NEWLINE = b"\n"
+#: Bytes a record splitter reads from the stream at a time.
+SPLIT_BUFFER_BYTES = 1 << 20
+
+
+class RecordCounter:
+    """Count the records in a stream of byte chunks as they pass (the header is one of them)."""
+
+    def __init__(self) -> None:
+        self.records = 0
+        self._in_quotes = False
+        self._last_byte = b""
+
+    def feed(self, chunk: bytes | bytearray | memoryview) -> None:
+        """Count the record ends in ``chunk`` (the next bytes of the stream).
+
+        :param chunk: any bytes-like piece of the stream.
+        """
+        # A memoryview has no substring search: copy only that case.
+        data = chunk if isinstance(chunk, (bytes, bytearray)) else bytes(chunk)
+        if not data:
+            return
+        if _QUOTE not in data:
+            if not self._in_quotes:
+                self.records += data.count(_NEWLINE)
+        else:
+            self.records += self._count_outside_quotes(data)
+        self._last_byte = bytes(data[-1:])
+
+    def _count_outside_quotes(self, chunk: bytes | bytearray) -> int:
+        """Line breaks in ``chunk`` preceded by an even number of quotes (counting the stream's state).
+
+        numpy finds the quotes and line breaks and counts the quotes before each break in C: about
+        five times faster than splitting at every quote, on quote-heavy reports.
+        """
+        import numpy as np  # the transfer's own dependency (through pandas); kept off DAG parsing
+
+        data = np.frombuffer(chunk, dtype=np.uint8)
+        quotes = np.flatnonzero(data == _QUOTE[0])
+        quotes_before_break = np.searchsorted(quotes, np.flatnonzero(data == _NEWLINE[0]))
+        outside = (quotes_before_break + self._in_quotes) % 2 == 0
+        self._in_quotes ^= len(quotes) % 2 == 1
+        return int(np.count_nonzero(outside))
+
+    @property
+    def data_rows(self) -> int:
+        """Records after the header (a last record without a line break counts too)."""
+        records = self.records + (1 if self._last_byte not in (b"", _NEWLINE) else 0)
+        return max(0, records - 1)
+
+
+def iter_records(chunks: Iterable[bytes]) -> Iterator[bytes]:
+    """Yield each record's bytes as served, its line break included (the header first).
+
+    :param chunks: the decoded report, in order.
+    """
+    # readline() in C over the chunks; ChunkReader is a RawIOBase though typeshed wants its protocol.
+    lines = io.BufferedReader(ChunkReader(iter(chunks)), buffer_size=SPLIT_BUFFER_BYTES)  # type: ignore[type-var]
+    parts: list[bytes] = []
+    in_quotes = False
+    for line in lines:
+        if line.count(_QUOTE) % 2:
+            in_quotes = not in_quotes
+        if in_quotes:
+            parts.append(line)
+        elif parts:
+            parts.append(line)
+            yield b"".join(parts)
+            parts = []
+        else:
+            yield line
+    if parts:  # an unterminated quote at the end: the record is what is left
+        yield b"".join(parts)
+
+
+def record_field(record: bytes, index: int, delimiter: str) -> str:
+    """Field ``index`` of one data record (``""`` when the record is shorter).
+
+    :param record: one record from :func:`iter_records`.
+    :param index: the field's position.
+    :param delimiter: ``","`` or ``"\t"``.
+    """
+    if _QUOTE not in record:  # most records: no quoting to undo, a plain split does
+        pieces = record.rstrip(b"\r\n").split(delimiter.encode(), index + 1)
+        return pieces[index].decode("utf-8") if index < len(pieces) else ""
+    fields = record_fields(record, delimiter)
+    return fields[index] if index < len(fields) else ""
+
+
+def record_fields(record: bytes, delimiter: str) -> list[str]:
+    """The fields of one record (a BOM before the header's first name is dropped).
+
+    :param record: one record from :func:`iter_records`.
+    :param delimiter: ``","`` or ``"\\t"``.
+    """
+    return next(csv.reader((record.decode("utf-8-sig"),), delimiter=delimiter), [])
+
+
+def write_report(chunks: Iterator[bytes], out: Any, delimiter: str, output_format: str, guard: SchemaGuard) -> int:
+    """Check the header, then write the decoded report to ``out`` as ``output_format``.
+
+    :param chunks: the decoded report, header first.
+    :param out: where the bytes go (a ``HashingWriter`` over the staged upload).
+    :param delimiter: the served file's delimiter.
+    :param output_format: ``csv``/``tsv`` (copied as served) or ``parquet`` (the query's schema).
+    :param guard: checks the header against the query's columns.
+    :return: the number of data rows.
+    """
+    from airflow_provider_insights.transfers._parquet import convert_to_parquet, read_header
+
+    header, head = read_header(chunks, delimiter)
+    guard.check(header)
+    replayed = chain((head,), chunks)
+    if output_format == "parquet":
+        return convert_to_parquet(replayed, out, delimiter=delimiter, columns=guard.expected)
+    counter = RecordCounter()
+    for chunk in replayed:
+        counter.feed(chunk)
+        out.write(chunk)
+    return counter.data_rows
+
+
+def check_empty(rows: int, label: str, *, fail_on_empty: bool) -> None:
+    """Refuse (``fail_on_empty``) or log a report that holds a header and no rows.
+
+    :param rows: the data rows read.
+    :param label: what was read (``report R execution E``).
+    :param fail_on_empty: raise instead of logging.
+    :raises PartnerInsightsEmptyReportError: no rows and ``fail_on_empty``.
+    """
+    if rows:
+        return
+    if fail_on_empty:
+        raise PartnerInsightsEmptyReportError(f"{label}: the file holds a header and no rows (fail_on_empty)")
+    log.warning("%s: the file holds a header and no rows", label)
