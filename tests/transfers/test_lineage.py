@@ -28,7 +28,6 @@ from typing import Any
 import pytest
 
 from airflow_provider_insights.transfers._lineage import destination_naming, partner_center_namespace
-from tests.fixtures.airflow_env import collect_run_result
 from tests.fixtures.openlineage import read_events, run_dag_emitting_lineage, task_events
 from tests.transfers.conftest import make_completed_report
 
@@ -77,8 +76,7 @@ def test_the_transfer_emits_the_partner_center_dataset_and_the_object_written(ru
     run, events, root = run_extract()
 
     assert run["state"] == "success", run
-    xcoms = collect_run_result(DAG_ID, run["run_id"]).xcoms
-    written = xcoms["transfer_to_storage"]
+    written = run["xcoms"]["transfer_to_storage"]
     complete = task_events(events, DAG_ID, "transfer_to_storage")["COMPLETE"]
     [source] = complete["inputs"]
     assert source["namespace"] == partner_center_namespace(sb.url) == f"partnercenter://{sb.url.split('//')[1]}"
