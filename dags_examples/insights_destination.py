@@ -35,7 +35,7 @@ def _default_destination_root() -> str:
 #          PARTNER_INSIGHTS_DESTINATION_CONN_ID=aws_default
 #   ADLS:  PARTNER_INSIGHTS_DESTINATION_ROOT=abfs://insights/partner-insights  (the account: from the connection)
 #          PARTNER_INSIGHTS_DESTINATION_CONN_ID=azure_data_lake_default
-#   GCS:   PARTNER_INSIGHTS_DESTINATION_ROOT=gs://my-bucket/partner-insights  (needs the google provider)
+#   GCS:   PARTNER_INSIGHTS_DESTINATION_ROOT=gs://my-bucket/partner-insights  (the gcs extra: Google provider)
 #          PARTNER_INSIGHTS_DESTINATION_CONN_ID=google_cloud_default
 DESTINATION_ROOT = (os.environ.get("PARTNER_INSIGHTS_DESTINATION_ROOT") or _default_destination_root()).rstrip("/")
 DESTINATION_CONN_ID = os.environ.get("PARTNER_INSIGHTS_DESTINATION_CONN_ID") or None

@@ -22,6 +22,7 @@ os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "INFO")
 pytest_plugins = [
     "tests.fixtures.sandbox",
     "tests.fixtures.storage",
+    "tests.fixtures.gcs",
     "tests.fixtures.airflow_env",
     "tests.fixtures.reference_api",
 ]

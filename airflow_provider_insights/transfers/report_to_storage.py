@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 from airflow.sdk import BaseOperator
 
@@ -172,7 +171,7 @@ class PartnerInsightsReportToStorageOperator(PartnerInsightsHookMixin, BaseOpera
         guard.record(result)
         self._note_redaction(execution, result)
         self._record_asset_event(context, result)
-        self._lineage = (execution.execution_id, result["uri"])
+        self._lineage = result
         return result
 
     def _land_file(
@@ -442,31 +441,22 @@ class PartnerInsightsReportToStorageOperator(PartnerInsightsHookMixin, BaseOpera
                     outlet_events[outlet].extra["partitions"] = len(result["partitions"])
 
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
-        """OpenLineage: the report as input, the destination as output (None without OpenLineage).
+        """OpenLineage: the Partner Center dataset read, each object written with its rows and bytes.
+
+        Naming and facets: ``transfers/_lineage.py``. ``None`` without the OpenLineage provider.
 
         :param task_instance: the finished task instance (unused).
         """
-        try:
-            from airflow.providers.common.compat.openlineage.facet import Dataset
-            from airflow.providers.openlineage.extractors import OperatorLineage
-        except ImportError:
-            return None
-        lineage = getattr(self, "_lineage", None)
-        if lineage is None:
-            return OperatorLineage()
-        execution_id, uri = lineage
-        base = urlsplit(self.hook.settings.api_base_url)
-        destination = urlsplit(uri)
-        return OperatorLineage(
-            inputs=[
-                Dataset(
-                    namespace=f"{base.scheme}://{base.netloc}",
-                    name=f"{base.path.rstrip('/')}/ScheduledReport/{self.report_id}/{execution_id}",
-                )
-            ],
-            outputs=[
-                Dataset(
-                    namespace=f"{destination.scheme}://{destination.netloc}", name=destination.path.lstrip("/") or "/"
-                )
-            ],
-        )
+        from airflow_provider_insights.transfers._lineage import transfer_lineage
+
+        written = getattr(self, "_lineage", None)
+        return transfer_lineage(self.hook, self.report_id, destination=str(self.destination), written=written)
+
+    def get_openlineage_facets_on_failure(self, task_instance: Any) -> Any:
+        """OpenLineage for a FAIL event (the listener adds the error): the dataset and the destination.
+
+        :param task_instance: the failed task instance (unused).
+        """
+        from airflow_provider_insights.transfers._lineage import transfer_lineage
+
+        return transfer_lineage(self.hook, self.report_id, destination=str(self.destination), written=None)
