@@ -27,7 +27,12 @@ import os
 from datetime import timedelta
 from pathlib import Path
 
-from airflow.sdk import DAG, Asset, CronTriggerTimetable
+from airflow.sdk import DAG, Asset
+
+try:
+    from airflow.sdk import CronTriggerTimetable
+except ImportError:  # Airflow 3.1 keeps it in core only
+    from airflow.timetables.trigger import CronTriggerTimetable  # type: ignore[assignment]
 
 from airflow_provider_insights.operators.queries import PartnerInsightsCreateQueryOperator
 from airflow_provider_insights.operators.reports import (

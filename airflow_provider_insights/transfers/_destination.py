@@ -125,7 +125,8 @@ def _check_connection(conn_id: str | None, field: str) -> None:
             field, f"{conn_id!r} is empty (did a template render to nothing?); leave it unset for the default"
         )
     from airflow.sdk import BaseHook
-    from airflow.sdk.exceptions import AirflowNotFoundException
+
+    from airflow_provider_insights._compat import AirflowNotFoundException
 
     try:
         BaseHook.get_connection(conn_id)
@@ -150,8 +151,11 @@ def destination_path(destination: Any, conn_id: str | None, *, file_name: str) -
         path = destination
     else:
         text = f"{destination}{file_name}" if is_folder(destination) else destination
+        # conn_id=None is not "no override" on every Airflow: 3.1 replaces the connection a URL names
+        # (s3://conn@bucket/...) with None, and the store then goes on with no credentials.
+        named = {} if conn_id is None else {"conn_id": conn_id}
         try:
-            path = ObjectStoragePath(text, conn_id=conn_id)
+            path = ObjectStoragePath(text, **named)
         except ValueError as err:  # fsspec knows no such protocol
             raise _unknown_scheme(str(destination), err) from None
     try:
