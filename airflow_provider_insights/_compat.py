@@ -12,7 +12,7 @@ from __future__ import annotations
 try:
     from airflow.sdk import conf
 except ImportError:  # Airflow 3.1
-    from airflow.configuration import conf  # type: ignore[no-redef]
+    from airflow.configuration import conf  # type: ignore[no-redef,assignment]
 
 try:
     from airflow.sdk.exceptions import (
