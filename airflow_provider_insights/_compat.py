@@ -9,6 +9,8 @@ Airflow versions CI proves.
 
 from __future__ import annotations
 
+from typing import Any
+
 try:
     from airflow.sdk import conf
 except ImportError:  # Airflow 3.1
@@ -27,4 +29,13 @@ except ImportError:  # Airflow 3.1
         AirflowSensorTimeout,
     )
 
-__all__ = ["AirflowException", "AirflowNotFoundException", "AirflowSensorTimeout", "conf"]
+__all__ = ["AirflowException", "AirflowNotFoundException", "AirflowSensorTimeout", "conf", "storage_conn_id"]
+
+
+def storage_conn_id(path: Any) -> str | None:
+    """The connection an ``ObjectStoragePath`` uses (Airflow 3.1 keeps it only in ``storage_options``).
+
+    :param path: an ``airflow.sdk.ObjectStoragePath``.
+    """
+    conn_id = getattr(path, "conn_id", None)
+    return conn_id if conn_id is not None else path.storage_options.get("conn_id")
