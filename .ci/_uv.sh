@@ -12,6 +12,9 @@ uv_bin() {
 }
 
 # Every extra pyproject.toml declares, comma-separated (what the constraint files are resolved for).
+# awk, not tomllib: python3 may be 3.10 here.
 all_extras() {
-    python3 -c 'import tomllib; print(",".join(tomllib.load(open("pyproject.toml", "rb"))["project"]["optional-dependencies"]))'
+    awk '/^\[/ { inside = ($0 == "[project.optional-dependencies]") ; next }
+         inside && /^[A-Za-z0-9_.-]+ *= *\[/ { sub(/ *=.*/, ""); names = names (names ? "," : "") $0 }
+         END { print names }' pyproject.toml
 }
