@@ -29,7 +29,12 @@ from __future__ import annotations
 import os
 from datetime import timedelta
 
-from airflow.sdk import DAG, CronTriggerTimetable
+from airflow.sdk import DAG
+
+try:
+    from airflow.sdk import CronTriggerTimetable
+except ImportError:  # Airflow 3.1 keeps it in core only
+    from airflow.timetables.trigger import CronTriggerTimetable  # type: ignore[assignment]
 
 from airflow_provider_insights.operators.queries import PartnerInsightsCreateQueryOperator
 from airflow_provider_insights.operators.reports import (

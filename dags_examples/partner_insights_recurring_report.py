@@ -24,7 +24,12 @@ import os
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from airflow.sdk import DAG, CronTriggerTimetable, Param, task
+from airflow.sdk import DAG, Param, task
+
+try:
+    from airflow.sdk import CronTriggerTimetable
+except ImportError:  # Airflow 3.1 keeps it in core only
+    from airflow.timetables.trigger import CronTriggerTimetable  # type: ignore[assignment]
 
 from airflow_provider_insights.connection import DEFAULT_CONN_ID
 from airflow_provider_insights.operators.queries import PartnerInsightsCreateQueryOperator

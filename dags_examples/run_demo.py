@@ -172,7 +172,10 @@ def load_dag(dag_id: str) -> Any:
 
     :param dag_id: the DAG to return.
     """
-    from airflow.dag_processing.dagbag import DagBag
+    try:
+        from airflow.dag_processing.dagbag import DagBag
+    except ImportError:  # Airflow 3.1
+        from airflow.models.dagbag import DagBag  # type: ignore[no-redef]
 
     bag = DagBag(dag_folder=str(DAGS_DIR))
     if bag.import_errors:

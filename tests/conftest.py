@@ -40,7 +40,7 @@ def fresh_process_state() -> Iterator[None]:
 
     reset_process_state()
     yield
-    from airflow.sdk.log import _secrets_masker
+    from airflow.sdk._shared.secrets_masker import _secrets_masker
 
     _secrets_masker().reset_masker()
     reset_process_state()

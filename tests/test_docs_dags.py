@@ -81,7 +81,7 @@ def test_airflow_3_defaults_make_daily_an_empty_interval():
 @pytest.mark.timeout(300)
 @pytest.mark.parametrize(("where", "code"), dag_blocks(), ids=[where for where, _ in dag_blocks()])
 def test_documented_dag_runs_as_written(where, code, tmp_path, airflow_db, sb, insights_conn):
-    from airflow.dag_processing.dagbag import DagBag
+    from tests.fixtures.airflow_compat import DagBag
 
     output = tmp_path / "output"
     dag_folder = tmp_path / "dags"

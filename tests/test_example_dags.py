@@ -56,7 +56,7 @@ EXPECTED_DAGS = {
 
 @pytest.fixture(scope="module")
 def dagbag():
-    from airflow.dag_processing.dagbag import DagBag
+    from tests.fixtures.airflow_compat import DagBag
 
     return DagBag(dag_folder=str(DAGS_DIR))
 
@@ -114,10 +114,11 @@ def test_daily_extract_declares_its_destination_as_the_asset_the_transform_waits
 
 def test_daily_extract_covers_the_previous_day(dagbag):
     import pendulum
-    from airflow.serialization.encoders import coerce_to_core_timetable
+
+    from tests.fixtures.airflow_compat import core_timetable
 
     dag = dagbag.dags["partner_insights_daily_extract"]
-    timetable = coerce_to_core_timetable(dag.timetable)  # what dag.test() and the scheduler use
+    timetable = core_timetable(dag.timetable)  # what dag.test() and the scheduler use
     interval = timetable.infer_manual_data_interval(run_after=pendulum.datetime(2024, 5, 2, tz="UTC"))
     assert (interval.start, interval.end) == (
         pendulum.datetime(2024, 5, 1, tz="UTC"),

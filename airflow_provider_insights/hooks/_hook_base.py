@@ -104,6 +104,14 @@ class InsightsHookBase(BaseHook):
     # Airflow 3.2+ reads the form from get_provider_info()'s "conn-fields" without importing the hook;
     # older versions call these two, which are derived from the same data so the forms cannot differ.
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # Airflow 3.1 builds the form only from methods the registered hook class defines itself
+        # (its ProvidersManager reads cls.__dict__): give each subclass its own copy of the two.
+        for name in ("get_ui_field_behaviour", "get_connection_form_widgets"):
+            if name not in cls.__dict__:
+                setattr(cls, name, InsightsHookBase.__dict__[name])
+
     @classmethod
     def get_ui_field_behaviour(cls) -> dict[str, Any]:
         """How the connection form shows the standard fields (Airflow < 3.2; see ``UI_FIELD_BEHAVIOUR``)."""

@@ -269,13 +269,13 @@ def _digest(secret: str) -> str:
 def _load_masker() -> tuple[Callable[..., Any] | None, Callable[..., Any] | None]:
     """Airflow's ``mask_secret`` and ``amask_secret``, whichever this task SDK has."""
     try:
-        from airflow.sdk.log import amask_secret, mask_secret
-    except ImportError:  # pragma: no cover - older task SDKs
-        try:
-            from airflow.sdk.execution_time.secrets_masker import mask_secret  # type: ignore[no-redef]
-        except ImportError:
-            log.debug("Airflow's mask_secret is not available: secrets are not registered for masking")
-            return None, None
+        from airflow.sdk.log import mask_secret
+    except ImportError:  # pragma: no cover - not an Airflow this provider supports
+        log.debug("Airflow's mask_secret is not available: secrets are not registered for masking")
+        return None, None
+    try:
+        from airflow.sdk.log import amask_secret
+    except ImportError:  # Airflow 3.1: no async variant
         return mask_secret, None
     return mask_secret, amask_secret
 

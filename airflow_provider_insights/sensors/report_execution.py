@@ -7,9 +7,9 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseSensorOperator, PokeReturnValue, conf
-from airflow.sdk.exceptions import AirflowException, AirflowSensorTimeout
+from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
+from airflow_provider_insights._compat import AirflowException, AirflowSensorTimeout, conf
 from airflow_provider_insights.connection import DEFAULT_CONN_ID
 from airflow_provider_insights.datetimes import parse_datetime
 from airflow_provider_insights.exceptions import PartnerInsightsExecutionFailedError, is_transient_error

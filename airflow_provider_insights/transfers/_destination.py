@@ -69,7 +69,7 @@ def check_destination(destination: Any, conn_id: str | None) -> None:
         if conn_id is not None:
             _check_connection(conn_id, "destination_conn_id")
         else:
-            _check_connection(destination.conn_id, "destination")
+            _check_connection(_conn_id_of(destination), "destination")
         return
     text = "" if destination is None else str(destination)
     if not text.strip():
@@ -125,7 +125,8 @@ def _check_connection(conn_id: str | None, field: str) -> None:
             field, f"{conn_id!r} is empty (did a template render to nothing?); leave it unset for the default"
         )
     from airflow.sdk import BaseHook
-    from airflow.sdk.exceptions import AirflowNotFoundException
+
+    from airflow_provider_insights._compat import AirflowNotFoundException
 
     try:
         BaseHook.get_connection(conn_id)
@@ -150,8 +151,11 @@ def destination_path(destination: Any, conn_id: str | None, *, file_name: str) -
         path = destination
     else:
         text = f"{destination}{file_name}" if is_folder(destination) else destination
+        # conn_id=None is not "no override" on every Airflow: 3.1 replaces the connection a URL names
+        # (s3://conn@bucket/...) with None, and the store then goes on with no credentials.
+        named = {} if conn_id is None else {"conn_id": conn_id}
         try:
-            path = ObjectStoragePath(text, conn_id=conn_id)
+            path = ObjectStoragePath(text, **named)
         except ValueError as err:  # fsspec knows no such protocol
             raise _unknown_scheme(str(destination), err) from None
     try:
@@ -165,6 +169,12 @@ def destination_path(destination: Any, conn_id: str | None, *, file_name: str) -
             raise _unknown_scheme(str(destination), err) from None
         raise _store_error(path, "could not be set up", err) from err
     return path
+
+
+def _conn_id_of(path: ObjectStoragePath) -> str | None:
+    from airflow_provider_insights._compat import storage_conn_id  # imports Airflow: not at DAG parse
+
+    return storage_conn_id(path)
 
 
 def _unknown_scheme(destination: str, err: BaseException) -> PartnerInsightsValidationError:
@@ -189,7 +199,7 @@ def _registered_schemes() -> list[str]:
 def _store_error(path: ObjectStoragePath, what: str, err: BaseException) -> PartnerInsightsConfigError:
     # The library's own text stays in the chained error: it may quote a connection string.
     return PartnerInsightsConfigError(
-        f"destination {asset_uri(str(path))!r} {what} with destination connection {path.conn_id!r}: "
+        f"destination {asset_uri(str(path))!r} {what} with destination connection {_conn_id_of(path)!r}: "
         f"{type(err).__name__}; check the destination and its connection"
     )
 
@@ -231,7 +241,8 @@ def _check_bucket(fs: Any, path: ObjectStoragePath, uri: str) -> None:
     if bucket and not fs.exists(bucket):
         raise PartnerInsightsValidationError(
             "destination",
-            f"{uri!r}: bucket or container {bucket!r} does not exist, or connection {path.conn_id!r} cannot see it",
+            f"{uri!r}: bucket or container {bucket!r} does not exist, "
+            f"or connection {_conn_id_of(path)!r} cannot see it",
         )
 
 

@@ -6,11 +6,12 @@ from datetime import datetime, timedelta, timezone
 
 import pendulum
 import pytest
-from airflow.sdk import DAG, CronTriggerTimetable, MultipleCronTriggerTimetable
+from airflow.sdk import DAG
 
 from airflow_provider_insights.exceptions import PartnerInsightsValidationError
 from airflow_provider_insights.operators._query_window import resolve_query_window, run_period_window
 from airflow_provider_insights.operators.reports import RUN_PERIOD, PartnerInsightsCreateReportOperator
+from tests.fixtures.airflow_compat import CronTriggerTimetable, MultipleCronTriggerTimetable
 from tests.operators.helpers import task_context
 from tests.operators.scripted import ScriptedHook
 

@@ -6,8 +6,8 @@ import asyncio
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from airflow.sdk.exceptions import AirflowException, AirflowRescheduleException, AirflowSensorTimeout, TaskDeferred
 
+from airflow_provider_insights._compat import AirflowException, AirflowSensorTimeout
 from airflow_provider_insights.exceptions import (
     PartnerInsightsApiError,
     PartnerInsightsAuthError,
@@ -20,6 +20,7 @@ from airflow_provider_insights.exceptions import (
 )
 from airflow_provider_insights.sensors.report_execution import PartnerInsightsReportExecutionSensor
 from airflow_provider_insights.triggers.report_execution import PartnerInsightsReportExecutionTrigger
+from tests.fixtures.airflow_compat import AirflowRescheduleException, TaskDeferred
 from tests.operators.helpers import (
     create_one_off_report,
     create_recurring_report,

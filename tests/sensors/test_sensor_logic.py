@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from airflow.sdk.exceptions import AirflowSensorTimeout
 
+from airflow_provider_insights._compat import AirflowSensorTimeout
 from airflow_provider_insights.exceptions import PartnerInsightsExecutionFailedError, PartnerInsightsValidationError
 from airflow_provider_insights.models import ExecutionState, WaitDecision
 from airflow_provider_insights.sensors.report_execution import PartnerInsightsReportExecutionSensor

@@ -8,11 +8,11 @@ import time
 from datetime import datetime, timezone
 
 import pytest
-from airflow.sdk._shared.module_loading import import_string
 
 from airflow_provider_insights.hooks import async_sessions as http
 from airflow_provider_insights.hooks.insights import PartnerInsightsHook
 from airflow_provider_insights.triggers.report_execution import PartnerInsightsReportExecutionTrigger
+from tests.fixtures.airflow_compat import import_string
 from tests.operators.helpers import (
     create_one_off_report,
     create_recurring_report,
