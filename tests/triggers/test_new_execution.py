@@ -13,13 +13,13 @@ from datetime import datetime, timezone
 from typing import Any
 
 import pytest
-from airflow.sdk._shared.module_loading import import_string
 from airflow.triggers.base import BaseEventTrigger
 
 from airflow_provider_insights.hooks.insights import PartnerInsightsHook
 from airflow_provider_insights.models import ExecutionStatus
 from airflow_provider_insights.triggers import report_execution
 from airflow_provider_insights.triggers.report_execution import WATERMARK_KEY, PartnerInsightsNewExecutionTrigger
+from tests.fixtures.airflow_compat import import_string
 from tests.operators.helpers import create_recurring_report, fast_executions, set_connection
 from tests.triggers.test_report_execution import wait_for_requests_to
 
