@@ -1,7 +1,7 @@
 """The steps of ``make e2e``: each takes the :class:`Scene`, prints what it sees and fails on a broken check.
 
-``SCENARIOS`` maps an executor to its ordered list of steps. To cover another DAG (an AssetWatcher-driven
-one, say), write its steps here as functions of the scene and append them to the lists.
+``SCENARIOS`` maps an executor to its ordered list of steps. To cover another DAG, write its steps as
+functions of the scene (here, or in a module of their own like ``watcher.py``) and add them to the lists.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from collections.abc import Callable
 from tests.e2e.deployment import TASK_HEARTBEAT_TIMEOUT_S, wait_until
 from tests.e2e.leaks import find_secrets, read_logs, scan_texts
 from tests.e2e.scene import ASSET_NAME, EXTRACT, TRANSFORM, ExtractRun, Scene
+from tests.e2e.watcher import WATCHER_STEPS
 
 #: What the downstream transform names the summary it writes next to a file (its SUMMARY_SUFFIX).
 SUMMARY_SUFFIX = ".summary.csv"
@@ -255,6 +256,6 @@ COMMON_STEPS: list[Step] = [
     triggerer_killed_while_deferred,
 ]
 SCENARIOS: dict[str, list[Step]] = {
-    "local": [*COMMON_STEPS, no_secret_in_the_database_or_logs],
+    "local": [*COMMON_STEPS, *WATCHER_STEPS, no_secret_in_the_database_or_logs],
     "celery": [*COMMON_STEPS, worker_killed_during_transfer, no_secret_in_the_database_or_logs],
 }

@@ -60,6 +60,8 @@ class Scene:
     started: float
     runs: dict[str, ExtractRun] = field(default_factory=dict)
     expected: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: The recurring report the event-driven example's watcher polls (set by its first step).
+    watched_report: str = ""
 
     def observe(self, text: str) -> None:
         """Print one observation, with the time since the start.
