@@ -40,6 +40,8 @@ def event_driven_report_is_watched(scene: Scene) -> None:
     scene.api.trigger(SETUP, "e2e_setup", datetime.now(timezone.utc).isoformat().replace("+00:00", "Z"))
     scene.api.wait_for_run(SETUP, "e2e_setup")
     report_id = scene.api.return_value(SETUP, "e2e_setup", "report_id_to_watch")
+    scene.watched_report = report_id
+    scene.check(not executions_of_the_report(scene), f"report {report_id} has executions before its first slot")
     scene.observe(f"{SETUP} e2e_setup: success; recurring report {report_id} (every 24 h), no execution yet")
     scene.deployment.extra_env[REPORT_ID_ENV] = report_id
     scene.deployment.components["dag-processor"].stop()
@@ -56,7 +58,6 @@ def event_driven_report_is_watched(scene: Scene) -> None:
     arguments = json.loads(kwargs)
     scene.check(arguments.get("report_id") == report_id, f"the watcher watches {arguments.get('report_id')}")
     scene.observe(f"watcher kwargs: {', '.join(sorted(arguments))}; no credential")
-    scene.watched_report = report_id
 
 
 def held_watcher(scene: Scene) -> dict[str, Any] | None:
@@ -83,12 +84,14 @@ def one_slot_lands_one_execution(scene: Scene) -> None:
     """Over the report's first slot: one execution, one asset event, one landing run that lands it."""
     scene.sandbox.admin.configure(pending_s=0.5, running_s=1)
     scene.sandbox.admin.advance_clock(FIRST_SLOT_S)
+    scene.observe(f"sandbox clock advanced {FIRST_SLOT_S / 3600:.2f} h, over the report's first slot")
     land_the_next_execution(scene, landed=0)
 
 
 def the_next_slot_lands_one_more(scene: Scene) -> None:
     """Over the second slot: exactly one more event and one more run; then, polls later, nothing repeated."""
     scene.sandbox.admin.advance_clock(DAY_S)
+    scene.observe("sandbox clock advanced 24 h, over the report's second slot")
     land_the_next_execution(scene, landed=1)
     route = "/ScheduledReport/execution/{reportId}"
     polls = scene.sandbox.admin.request_count("GET", route)
@@ -144,7 +147,10 @@ def check_the_landed_file(scene: Scene, run_id: str, payload: dict[str, Any]) ->
     # The transfer strips a leading byte-order mark (strip_bom): compare with and without it.
     digests = {hashlib.sha256(stored).hexdigest(), hashlib.sha256(codecs.BOM_UTF8 + stored).hexdigest()}
     scene.check(expected["sha256"] in digests, f"{key} ({len(stored)} bytes) is not the sandbox's file {expected}")
-    scene.observe(f"{LANDING} {run_id} (asset_triggered): success; {scene.store.name}: {key} = the sandbox's file")
+    scene.observe(
+        f"{LANDING} {run_id} (asset_triggered by that event only): success; {scene.store.name}: {key} "
+        f"({len(stored)} bytes) = the sandbox's file"
+    )
 
 
 def completed_execution(scene: Scene, landed: int) -> dict[str, Any] | None:
@@ -153,11 +159,19 @@ def completed_execution(scene: Scene, landed: int) -> dict[str, Any] | None:
     :param scene: the scene.
     :param landed: executions landed by earlier steps.
     """
-    executions = [e for e in scene.sandbox.admin.executions("mpn") if e["reportId"] == scene.watched_report]
+    executions = executions_of_the_report(scene)
     scene.check(len(executions) <= landed + 1, f"{len(executions)} executions after slot {landed + 1}")
     if len(executions) == landed + 1 and executions[-1]["executionStatus"] == "Completed":
         return executions[-1]
     return None
+
+
+def executions_of_the_report(scene: Scene) -> list[dict[str, Any]]:
+    """The watched report's executions in the sandbox.
+
+    :param scene: the scene.
+    """
+    return [e for e in scene.sandbox.admin.executions("mpn") if e["reportId"] == scene.watched_report]
 
 
 def watcher_events(scene: Scene) -> list[dict[str, Any]]:
