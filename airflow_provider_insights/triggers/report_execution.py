@@ -380,11 +380,17 @@ class PartnerInsightsNewExecutionTrigger(BaseEventTrigger):
     def _store_key(self) -> str:
         return f"{WATERMARK_KEY}:{self.report_id}"
 
+    @property
+    def _state_store(self) -> Any:
+        # Airflow before 3.3 has no asset state store: its triggers lack the attribute entirely.
+        return getattr(self, "asset_state_store", None)
+
     async def _stored_position(self) -> Watermark | None:
-        if self.asset_state_store is None:
+        store = self._state_store
+        if store is None:
             return None
         try:
-            value = await self.asset_state_store.aget(self._store_key)
+            value = await store.aget(self._store_key)
         except Exception as err:  # several watched assets, or the store unreachable: start without it
             self._give_up_store(err)
             return None
@@ -394,10 +400,11 @@ class PartnerInsightsNewExecutionTrigger(BaseEventTrigger):
         return position
 
     async def _store_position(self, mark: Watermark) -> None:
-        if self.asset_state_store is None:
+        store = self._state_store
+        if store is None:
             return
         try:
-            await self.asset_state_store.aset(self._store_key, mark.to_json())
+            await store.aset(self._store_key, mark.to_json())
         except Exception as err:  # the events matter more than the position: keep watching
             self._give_up_store(err)
 
