@@ -291,7 +291,7 @@ class RestClient:
         :param dag_id: the DAG.
         :param run_id: the run.
         """
-        return self.call("GET", f"/dags/{dag_id}/dagRuns/{run_id}/upstreamAssetEvents")["asset_events"]
+        return self.events_once_readable(f"/dags/{dag_id}/dagRuns/{run_id}/upstreamAssetEvents", {})
 
     def asset_events(self, asset_name: str) -> list[dict[str, Any]]:
         """Every event of one asset.
@@ -301,7 +301,30 @@ class RestClient:
         assets = self.call("GET", "/assets", params={"name_pattern": asset_name})["assets"]
         if not assets:
             return []
-        return self.call("GET", "/assets/events", params={"asset_id": assets[0]["id"], "limit": 100})["asset_events"]
+        return self.events_once_readable("/assets/events", {"asset_id": assets[0]["id"], "limit": 100})
+
+    def events_once_readable(self, path: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+        """Asset events from ``path``, waiting out Airflow's 500 on a run that has not started.
+
+        Airflow 3.3 answers 500 for any event whose created run is still queued: that run's
+        ``start_date`` is NULL and the response model requires one (apache/airflow#71360). The
+        run starts within a scheduler loop, and then the same call succeeds.
+
+        :param path: under ``/api/v2``.
+        :param params: the query.
+        """
+
+        def readable() -> tuple[list[dict[str, Any]]] | None:
+            # A 1-tuple, because no events is an answer too.
+            answer = self.session.get(f"{self.url}/api/v2{path}", params=params, timeout=30)
+            if answer.status_code == 500:
+                return None
+            if answer.status_code >= 400:
+                raise E2EError(f"GET /api/v2{path} answered {answer.status_code}: {answer.text[:300]}")
+            return (answer.json()["asset_events"],)
+
+        (events,) = wait_until(f"{path} to be readable (apache/airflow#71360)", readable)
+        return events
 
     def wait_for_run(self, dag_id: str, run_id: str) -> dict[str, Any]:
         """Wait until the run is finished; fail unless it succeeded.
