@@ -169,19 +169,35 @@ class _Servers:
 def _run_child(action: str, spec: dict[str, Any], env: dict[str, str], servers: _Servers) -> dict[str, Any]:
     """Run one action in a fresh process; add its peak RSS (MB) and the servers' CPU seconds."""
     before = servers.cpu()
-    process = subprocess.Popen(
-        [sys.executable, __file__, "--child", action, json.dumps(spec)], stdout=subprocess.PIPE, env=env
-    )
+    command = [sys.executable, __file__, "--child", action, json.dumps(spec)]
+    if action == "transfer" and PROFILE_DIR is not None:
+        command = _profiled(command)
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, env=env)
     assert process.stdout is not None
     output = process.stdout.read()
     _pid, status, usage = os.wait4(process.pid, 0)
     process.returncode = os.waitstatus_to_exitcode(status)
     if process.returncode != 0:
         raise RuntimeError(f"{action} failed with exit code {process.returncode}")
-    figures: dict[str, Any] = json.loads(output.decode().strip().splitlines()[-1])
+    # The child's figures are its last JSON line (py-spy, when profiling, prints after it).
+    last_json = [line for line in output.decode().splitlines() if line.startswith("{")][-1]
+    figures: dict[str, Any] = json.loads(last_json)
     figures["peak_rss_mb"] = usage.ru_maxrss / 1024  # Linux reports KiB
     figures["servers_cpu"] = servers.cpu() - before
     return figures
+
+
+#: Where ``--profile`` writes one py-spy flame graph per transfer (None: no profiling).
+PROFILE_DIR: Path | None = None
+
+
+def _profiled(command: list[str]) -> list[str]:
+    """``command`` under py-spy (every thread, native frames): collapsed stacks into PROFILE_DIR."""
+    assert PROFILE_DIR is not None
+    py_spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    target = PROFILE_DIR / f"transfer-{time.strftime('%H%M%S')}-{uuid.uuid4().hex[:6]}.folded"
+    options = ["--threads", "--native", "--rate", "250", "--format", "raw", "--output", str(target)]
+    return [py_spy, "record", *options, "--", *command]
 
 
 def _curl(link: str, ca_path: str, target: Path, servers: _Servers) -> dict[str, Any]:
@@ -316,7 +332,14 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="measured runs per side (after one warm-up)")
     parser.add_argument("--skip", default="", help="comma-separated parts to skip: file,stores,parquet")
     parser.add_argument("--json", help="also write the figures there (for run_all.py)")
+    parser.add_argument(
+        "--profile", help="run each transfer under py-spy (pip install py-spy), collapsed stacks into this folder"
+    )
     args = parser.parse_args()
+    if args.profile:
+        global PROFILE_DIR
+        PROFILE_DIR = Path(args.profile).resolve()
+        PROFILE_DIR.mkdir(parents=True, exist_ok=True)
     sizes = [int(size) for size in args.sizes_mb.split(",")]
     skip = set(filter(None, args.skip.split(",")))
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import random
 
 import pytest
 
@@ -38,6 +39,27 @@ def test_records_are_counted_and_split_whatever_the_chunk_boundaries(piece):
     assert [record_fields(record, ",") for record in records] == expected
     assert [record_field(record, 2, ",") for record in records] == [row[2] for row in expected]
     assert record_field(b"a,b\r\n", 5, ",") == ""
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_the_count_agrees_with_the_csv_module_on_random_quoting_and_random_chunks(seed):
+    rng = random.Random(seed)
+    values = ["a", "b,c", 'x"y', "l\nm", "", '""', '"\n"\n', "\n", "\r\n"]
+    rows = [[rng.choice(values) for _ in range(3)] for _ in range(rng.randint(0, 30))]
+    text = io.StringIO()
+    csv.writer(text, lineterminator="\n").writerows([["h1", "h2", "h3"], *rows])
+    data = text.getvalue().encode()
+    if seed % 3 == 0:
+        data = data[:-1]  # a last record without its line break
+    counter = RecordCounter()
+    offset = 0
+    while offset < len(data):
+        size = rng.randint(1, 12)
+        piece = memoryview(data)[offset : offset + size]
+        counter.feed(piece if seed % 2 else bytes(piece))
+        offset += size
+
+    assert counter.data_rows == len(rows)
 
 
 def test_a_last_record_without_line_break_counts_and_a_header_alone_is_no_row():
