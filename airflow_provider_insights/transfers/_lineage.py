@@ -22,6 +22,7 @@ The OpenLineage provider is optional: without it every function here returns ``N
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -29,6 +30,7 @@ from airflow_provider_insights.exceptions import PartnerInsightsError
 
 if TYPE_CHECKING:
     from airflow_provider_insights.hooks.insights import PartnerInsightsHook
+    from airflow_provider_insights.models import Report
     from airflow_provider_insights.query_builder import ParsedQuery
 
 log = logging.getLogger(__name__)
@@ -41,12 +43,16 @@ _LOCAL_SCHEMES = ("file", "local")
 
 
 def transfer_lineage(
-    hook: PartnerInsightsHook, report_id: str, *, destination: str, written: dict[str, Any] | None
+    hook: PartnerInsightsHook,
+    read_report: Callable[[], Report],
+    *,
+    destination: str,
+    written: dict[str, Any] | None,
 ) -> Any:
     """The ``OperatorLineage`` of a transfer, or ``None`` without the OpenLineage provider.
 
     :param hook: the hook of the transfer's ``partner_insights`` connection.
-    :param report_id: the report whose file was copied.
+    :param read_report: returns the report whose file was copied (the transfer's, read once).
     :param destination: the rendered ``destination`` (named as output when nothing was written,
         unless it is a folder whose file was never named).
     :param written: the transfer's result, or ``None`` if it wrote nothing: one output per
@@ -56,7 +62,7 @@ def transfer_lineage(
         from airflow.providers.openlineage.extractors import OperatorLineage
     except ImportError:
         return None
-    query = report_query(hook, report_id)
+    query = report_query(read_report)
     inputs = [input_dataset(hook, query)] if query is not None else []
     outputs = [output_dataset(uri, query, figures) for uri, figures in _written_objects(destination, written)]
     return OperatorLineage(inputs=inputs, outputs=outputs)
@@ -73,20 +79,19 @@ def _written_objects(destination: str, written: dict[str, Any] | None) -> list[t
     return [(written["uri"], written)]
 
 
-def report_query(hook: PartnerInsightsHook, report_id: str) -> ParsedQuery | None:
+def report_query(read_report: Callable[[], Report]) -> ParsedQuery | None:
     """The report's query (the text comes with the report), parsed; ``None`` (logged) if not given.
 
-    :param hook: the hook to ask.
-    :param report_id: the report.
+    :param read_report: returns the report.
     """
     from airflow_provider_insights.query_builder import parse_query
 
     try:
-        report = hook.get_report(report_id)
+        report = read_report()
         return parse_query(report.query) if report.query else None
     except PartnerInsightsError as err:
         # Lineage must not fail the task: the event goes out without the input dataset.
-        log.warning("OpenLineage: the query of report %s could not be read: %s", report_id, err)
+        log.warning("OpenLineage: the query of the report could not be read: %s", err)
         return None
 
 

@@ -25,7 +25,7 @@ from airflow_provider_insights.transfers._streaming import DOWNLOAD_CHUNK_BYTES
 if TYPE_CHECKING:
     from airflow.sdk import Context, ObjectStoragePath
 
-    from airflow_provider_insights.models import Execution
+    from airflow_provider_insights.models import Execution, Report
     from airflow_provider_insights.transfers._schema import SchemaGuard
 
 OUTPUT_FORMATS = ("csv", "tsv", "parquet")
@@ -136,6 +136,7 @@ class PartnerInsightsReportToStorageOperator(PartnerInsightsHookMixin, BaseOpera
         self.partition_by = partition_by
         self.on_schema_change = on_schema_change
         self.fail_on_empty = fail_on_empty
+        self._report: Report | None = None
         self.partner_insights_conn_id = partner_insights_conn_id
         self._declare_outlet()
 
@@ -400,8 +401,14 @@ class PartnerInsightsReportToStorageOperator(PartnerInsightsHookMixin, BaseOpera
         from airflow_provider_insights.transfers._schema import SchemaGuard, query_columns
 
         # The report (one GET) says which query made the file; "ignore" spares that call.
-        columns = None if policy == "ignore" else query_columns(self.hook.get_report(self.report_id))
+        columns = None if policy == "ignore" else query_columns(self._read_report())
         return SchemaGuard(columns, policy, f"report {self.report_id} execution {execution.execution_id}")
+
+    def _read_report(self) -> Report:
+        # One GET per try: the schema guard and OpenLineage both want the report's query.
+        if self._report is None:
+            self._report = self.hook.get_report(self.report_id)
+        return self._report
 
     def _decoded_chunks(self, download: Any, progress: Any, label: str) -> Iterator[bytes]:
         from airflow_provider_insights.transfers._streaming import Decoder
@@ -450,7 +457,7 @@ class PartnerInsightsReportToStorageOperator(PartnerInsightsHookMixin, BaseOpera
         from airflow_provider_insights.transfers._lineage import transfer_lineage
 
         written = getattr(self, "_lineage", None)
-        return transfer_lineage(self.hook, self.report_id, destination=str(self.destination), written=written)
+        return transfer_lineage(self.hook, self._read_report, destination=str(self.destination), written=written)
 
     def get_openlineage_facets_on_failure(self, task_instance: Any) -> Any:
         """OpenLineage for a FAIL event (the listener adds the error): the dataset and the destination.
@@ -459,4 +466,4 @@ class PartnerInsightsReportToStorageOperator(PartnerInsightsHookMixin, BaseOpera
         """
         from airflow_provider_insights.transfers._lineage import transfer_lineage
 
-        return transfer_lineage(self.hook, self.report_id, destination=str(self.destination), written=None)
+        return transfer_lineage(self.hook, self._read_report, destination=str(self.destination), written=None)

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from tests.seed_data import DYNAMICS_USAGE_ITEM
+
 STANDARD_RANGES = ("LAST_MONTH", "LAST_3_MONTHS", "LAST_6_MONTHS", "LAST_1_YEAR", "LIFETIME")
 
 
@@ -57,46 +59,11 @@ class SystemQuery:
 
 MPN_DATASETS = (
     CatalogDataset(
-        name="DynamicsUsage",
-        columns=(
-            "PGAMpnId",
-            "SubscriptionId",
-            "SubscriptionStartDate",
-            "SubscriptionEndDate",
-            "SubscriptionStatus",
-            "Month",
-            "RevSumDivisionName",
-            "RevSumCategoryName",
-            "SKU",
-            "SKUId",
-            "FreeVsPaidSKU",
-            "SalesModel",
-            "DetailedSalesModel",
-            "CustomerName",
-            "CustomerTenantId",
-            "CustomerTpid",
-            "CustomerSegment",
-            "CustomerMarket",
-            "MPNId",
-            "PartnerName",
-            "PartnerLocation",
-            "PartnerAttachType",
-            "AvailableSeats",
-            "AssignedSeats",
-            "ActiveSeats",
-            "DeploymentOpportunity",
-            "ActiveUsagePercent",
-        ),
-        metrics=(
-            "SubscriptionCount",
-            "TotalAssignedSeats",
-            "TotalSoldSeats",
-            "TotalActiveSeats",
-            "TotalRevenueAndACR",
-            "CustomerCount",
-            "CustomerTenantCount",
-        ),
-        minimum_recurrence_interval=24,
+        name=DYNAMICS_USAGE_ITEM["datasetName"],
+        columns=tuple(DYNAMICS_USAGE_ITEM["selectableColumns"]),
+        metrics=tuple(DYNAMICS_USAGE_ITEM["availableMetrics"]),
+        date_ranges=tuple(DYNAMICS_USAGE_ITEM["availableDateRanges"]),
+        minimum_recurrence_interval=DYNAMICS_USAGE_ITEM["minimumRecurrenceInterval"],
     ),
     CatalogDataset(
         name="CustomersAndTenants",

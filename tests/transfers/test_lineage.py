@@ -157,9 +157,13 @@ def test_a_partitioned_transfer_names_each_partition_with_its_figures(sb, insigh
         destination=local_store.url("by_day") + "/",
         partition_by="Month",
     )
+    reads_before = sb.admin.request_count("GET", "/ScheduledReport")
     result = operator.execute(context={})  # type: ignore[arg-type]
 
     lineage = operator.get_openlineage_facets_on_complete(None)
+
+    # The schema guard and the lineage share one read of the report.
+    assert sb.admin.request_count("GET", "/ScheduledReport") == reads_before + 1
 
     [source] = lineage.inputs
     assert (source.namespace, source.name) == (partner_center_namespace(sb.url), "mpn.DynamicsUsage")
