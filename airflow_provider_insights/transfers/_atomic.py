@@ -5,7 +5,8 @@ One mechanism, "stage, then publish only on success", using each store's own sta
 - Object stores whose fsspec file is an ``AbstractBufferedFile`` (s3fs, adlfs, gcsfs): bytes go
   up as parts/blocks that no reader can see (an S3 multipart upload, Azure uncommitted blocks, a
   GCS resumable upload) and the object appears only at the final commit, which fsspec runs in
-  ``close()``. fsspec closes (so commits) even when a ``with`` block raised, so on failure we
+  ``close()``. For S3 our own :class:`ConcurrentS3Upload` stands in for s3fs's file, the same way,
+  with several parts uploading at once. fsspec closes (so commits) even when a ``with`` block raised, so on failure we
   never call ``close()``: we ``discard()`` (s3fs aborts the multipart upload) and mark the file
   closed so that neither ``close()`` nor ``__del__`` can publish it.
 - The local filesystem: a hidden sibling file in the same directory, ``os.replace``-d over the
@@ -82,6 +83,12 @@ class StagedWrite:
             self._aside = os.path.join(directory, _sibling_name(name))
             self._file = open(self._aside, "wb")
             return self
+        if type(fs).__module__.startswith("s3fs."):
+            from airflow_provider_insights.transfers._s3_upload import ConcurrentS3Upload
+
+            self._strategy = "buffered"
+            self._file = ConcurrentS3Upload(fs, target, part_bytes=self.block_size)
+            return self
         if _publishes_on_close(fs):
             self._strategy = "buffered"
             self._file = fs.open(target, "wb", block_size=self.block_size)
@@ -134,7 +141,11 @@ class StagedWrite:
     def _drop_file(self) -> None:
         from fsspec.spec import AbstractBufferedFile
 
-        if isinstance(self._file, AbstractBufferedFile):
+        from airflow_provider_insights.transfers._s3_upload import ConcurrentS3Upload
+
+        if isinstance(self._file, ConcurrentS3Upload):
+            self._file.discard()
+        elif isinstance(self._file, AbstractBufferedFile):
             # fsspec's close() runs the final commit even after an error (and __del__ calls it):
             # discard instead (s3fs aborts its multipart upload) and mark the file closed.
             with contextlib.suppress(Exception):
