@@ -29,13 +29,13 @@ def report(sb, insights_conn):
     return make_completed_report(sb, rows=400)
 
 
-def test_csv_is_byte_identical_to_what_the_sandbox_served(sb, report, store, key):
-    result = run_transfer(report_id=report.report_id, destination=store.url(key), strip_bom=False)
+def test_csv_is_byte_identical_to_what_the_sandbox_served(sb, report, landing_store, key):
+    result = run_transfer(report_id=report.report_id, destination=landing_store.url(key), strip_bom=False)
 
-    written = store.read_bytes(key)
+    written = landing_store.read_bytes(key)
     assert hashlib.sha256(written).hexdigest() == report.expected_sha256
     assert result == {
-        "uri": store.asset_uri(key),
+        "uri": landing_store.asset_uri(key),
         "bytes": len(written),
         "sha256": report.expected_sha256,
         "rows": 400,
@@ -64,24 +64,28 @@ def test_a_tsv_report_is_not_relabelled_as_csv(sb, insights_conn, local_store):
     assert blob_gets(sb) == 0 and not local_store.exists("r.csv")
 
 
-def test_csv_default_strips_the_bom_only(sb, report, store, key):
-    result = run_transfer(report_id=report.report_id, execution_id=report.execution_id, destination=store.url(key))
+def test_csv_default_strips_the_bom_only(sb, report, landing_store, key):
+    result = run_transfer(
+        report_id=report.report_id, execution_id=report.execution_id, destination=landing_store.url(key)
+    )
 
-    written = store.read_bytes(key)
+    written = landing_store.read_bytes(key)
     assert not written.startswith(BOM)
     assert hashlib.sha256(BOM + written).hexdigest() == report.expected_sha256
     assert result["sha256"] == hashlib.sha256(written).hexdigest()
 
 
-def test_parquet_reads_back_equal_to_the_csv_parsed_with_pandas(sb, report, store, key, local_store):
+def test_parquet_reads_back_equal_to_the_csv_parsed_with_pandas(sb, report, landing_store, key, local_store):
     import pandas as pd
     import pyarrow.parquet as pq
 
     parquet_key = key.replace(".csv", ".parquet")
-    result = run_transfer(report_id=report.report_id, destination=store.url(parquet_key), output_format="parquet")
+    result = run_transfer(
+        report_id=report.report_id, destination=landing_store.url(parquet_key), output_format="parquet"
+    )
     run_transfer(report_id=report.report_id, destination=local_store.url("reference.csv"))
 
-    written = store.read_bytes(parquet_key)
+    written = landing_store.read_bytes(parquet_key)
     table = pq.read_table(io.BytesIO(written))
     expected = pd.read_csv(io.BytesIO(local_store.read_bytes("reference.csv")), dtype=str, keep_default_na=False)
     assert table.to_pandas().equals(expected)
@@ -200,22 +204,24 @@ def test_failure_leaves_an_existing_object_untouched(sb, insights_conn, store, k
     assert store.list_keys(key.split("/")[0]) == [key]
 
 
-def test_overwrite_false_refuses_before_downloading(sb, report, store, key):
-    store.put(key, b"previous\r\n")
+def test_overwrite_false_refuses_before_downloading(sb, report, landing_store, key):
+    landing_store.put(key, b"previous\r\n")
 
     with pytest.raises(PartnerInsightsValidationError, match="already exists"):
-        run_transfer(report_id=report.report_id, destination=store.url(key))
+        run_transfer(report_id=report.report_id, destination=landing_store.url(key))
 
     assert blob_gets(sb) == 0
-    assert store.read_bytes(key) == b"previous\r\n"
+    assert landing_store.read_bytes(key) == b"previous\r\n"
 
 
-def test_overwrite_true_replaces(sb, report, store, key):
-    store.put(key, b"previous\r\n")
+def test_overwrite_true_replaces(sb, report, landing_store, key):
+    landing_store.put(key, b"previous\r\n")
 
-    result = run_transfer(report_id=report.report_id, destination=store.url(key), overwrite=True, strip_bom=False)
+    result = run_transfer(
+        report_id=report.report_id, destination=landing_store.url(key), overwrite=True, strip_bom=False
+    )
 
-    assert hashlib.sha256(store.read_bytes(key)).hexdigest() == result["sha256"] == report.expected_sha256
+    assert hashlib.sha256(landing_store.read_bytes(key)).hexdigest() == result["sha256"] == report.expected_sha256
 
 
 def test_destination_conn_id_and_folder_destination(sb, report, moto_s3):
@@ -311,32 +317,32 @@ class _RetryTi:
     try_number = 2
 
 
-def test_a_retry_keeps_identical_output_of_an_earlier_try(sb, report, store, key):
+def test_a_retry_keeps_identical_output_of_an_earlier_try(sb, report, landing_store, key):
     from airflow_provider_insights.transfers.report_to_storage import PartnerInsightsReportToStorageOperator
 
-    first = run_transfer(report_id=report.report_id, destination=store.url(key), strip_bom=False)
+    first = run_transfer(report_id=report.report_id, destination=landing_store.url(key), strip_bom=False)
     retry = PartnerInsightsReportToStorageOperator(
-        task_id="transfer_retry", report_id=report.report_id, destination=store.url(key), strip_bom=False
+        task_id="transfer_retry", report_id=report.report_id, destination=landing_store.url(key), strip_bom=False
     )
 
     again = retry.execute(context={"ti": _RetryTi()})  # type: ignore[arg-type]
 
     assert again == first
-    assert hashlib.sha256(store.read_bytes(key)).hexdigest() == report.expected_sha256
+    assert hashlib.sha256(landing_store.read_bytes(key)).hexdigest() == report.expected_sha256
 
 
-def test_a_retry_still_refuses_other_content(sb, report, store, key):
+def test_a_retry_still_refuses_other_content(sb, report, landing_store, key):
     from airflow_provider_insights.transfers.report_to_storage import PartnerInsightsReportToStorageOperator
 
-    store.put(key, b"previous\r\n")
+    landing_store.put(key, b"previous\r\n")
     retry = PartnerInsightsReportToStorageOperator(
-        task_id="transfer_retry", report_id=report.report_id, destination=store.url(key)
+        task_id="transfer_retry", report_id=report.report_id, destination=landing_store.url(key)
     )
 
     with pytest.raises(PartnerInsightsValidationError, match="already exists with other content"):
         retry.execute(context={"ti": _RetryTi()})  # type: ignore[arg-type]
 
-    assert store.read_bytes(key) == b"previous\r\n"
+    assert landing_store.read_bytes(key) == b"previous\r\n"
 
 
 def test_data_redacted_is_a_warning_and_part_of_the_result(sb, set_profile, report, local_store, capfd):
