@@ -16,8 +16,8 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 
-#: Parts uploading at once. Measured on moto: 2 parts keep one going while the next is filled;
-#: more only add memory on a 2-core machine.
+#: Parts uploading at once. Measured into moto on 2 cores, 100 MB in 8 MiB parts (MB/s over four
+#: runs each): 1 part 74-89, 2 parts 79-86, 3 parts 87-96, 5 parts 85-91.
 MAX_PARTS_IN_FLIGHT = 3
 
 
