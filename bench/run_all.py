@@ -95,9 +95,9 @@ What bounds the goals still missed (profiled with `bench/bench_transfer.py --pro
 runs each transfer under py-spy; December 2026, this machine):
 
 - **file:// vs curl** is bound by CPU, on 2 cores shared with the sandbox. The sandbox spends about
-  1.35 CPU-s per GB serving (generating the CSV as it goes), for curl as for us. Ours spends about
-  2.7, so the two together need about 4.1 CPU-s per GB. Even with perfect overlap that allows
-  about 485 MB/s, 0.77x of curl's 630. Ours reaches about 74% of that bound. The profile shows the
+  1.35 CPU-s per GB serving (generating the CSV as it goes), for curl as for us. Ours spends
+  2.5-2.8, so the two together need about 4 CPU-s per GB. Even with perfect overlap that allows
+  about 500 MB/s, 0.7-0.8x of curl's 630-730. Ours reaches about 75-80% of that bound. The profile shows the
   download thread busy reading TLS (a third of that time waiting for the GIL). The writing
   thread was about 40% record counting, 34% SHA-256 and 8% writing. Record counting went from 1.46
   to 0.57 CPU-s/GB (`bytes.translate` instead of numpy). A third thread that hashes and writes
