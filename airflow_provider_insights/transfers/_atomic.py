@@ -5,10 +5,10 @@ One mechanism, "stage, then publish only on success", using each store's own sta
 - Object stores whose fsspec file is an ``AbstractBufferedFile`` (s3fs, adlfs, gcsfs): bytes go
   up as parts/blocks that no reader can see (an S3 multipart upload, Azure uncommitted blocks, a
   GCS resumable upload) and the object appears only at the final commit, which fsspec runs in
-  ``close()``. For S3 our own :class:`ConcurrentS3Upload` stands in for s3fs's file, the same way,
-  with several parts uploading at once. fsspec closes (so commits) even when a ``with`` block raised, so on failure we
-  never call ``close()``: we ``discard()`` (s3fs aborts the multipart upload) and mark the file
-  closed so that neither ``close()`` nor ``__del__`` can publish it.
+  ``close()``. For S3, ``ConcurrentS3Upload`` stands in for s3fs's file the same way, with several
+  parts uploading at once. fsspec closes (so commits) even when a ``with`` block raised, so on
+  failure we never call ``close()``: we ``discard()`` (the multipart upload is aborted) and mark
+  the file closed so that neither ``close()`` nor ``__del__`` can publish it.
 - The local filesystem: a hidden sibling file in the same directory, ``os.replace``-d over the
   destination on success (atomic on POSIX) and deleted on failure, with any folder created for it.
 - Any other filesystem: a hidden sibling key, moved over the destination on success.
@@ -48,6 +48,15 @@ def _publishes_on_close(fs: Any) -> bool:
     return type(fs).__module__.startswith(_STAGING_FILESYSTEM_MODULES)
 
 
+def _staging_file(fs: Any, target: str, block_size: int) -> Any:
+    """The write file that stages ``target`` in parts: ours for S3 (parts in parallel), else fsspec's."""
+    if type(fs).__module__.startswith("s3fs."):
+        from airflow_provider_insights.transfers._s3_upload import ConcurrentS3Upload
+
+        return ConcurrentS3Upload(fs, target, part_bytes=block_size)
+    return fs.open(target, "wb", block_size=block_size)
+
+
 def _sibling_name(name: str) -> str:
     return f".{name}.{uuid.uuid4().hex[:12]}.partial"
 
@@ -83,15 +92,9 @@ class StagedWrite:
             self._aside = os.path.join(directory, _sibling_name(name))
             self._file = open(self._aside, "wb")
             return self
-        if type(fs).__module__.startswith("s3fs."):
-            from airflow_provider_insights.transfers._s3_upload import ConcurrentS3Upload
-
-            self._strategy = "buffered"
-            self._file = ConcurrentS3Upload(fs, target, part_bytes=self.block_size)
-            return self
         if _publishes_on_close(fs):
             self._strategy = "buffered"
-            self._file = fs.open(target, "wb", block_size=self.block_size)
+            self._file = _staging_file(fs, target, self.block_size)
             return self
         # Unknown filesystem: we cannot tell when its files publish, so write aside and move.
         self._strategy = "aside"
@@ -139,15 +142,9 @@ class StagedWrite:
             log.warning("Could not clean up the staged copy of %s", self.path, exc_info=True)
 
     def _drop_file(self) -> None:
-        from fsspec.spec import AbstractBufferedFile
-
-        from airflow_provider_insights.transfers._s3_upload import ConcurrentS3Upload
-
-        if isinstance(self._file, ConcurrentS3Upload):
-            self._file.discard()
-        elif isinstance(self._file, AbstractBufferedFile):
+        if self._strategy == "buffered":
             # fsspec's close() runs the final commit even after an error (and __del__ calls it):
-            # discard instead (s3fs aborts its multipart upload) and mark the file closed.
+            # discard instead (an S3 multipart upload is aborted) and mark the file closed.
             with contextlib.suppress(Exception):
                 self._file.discard()
             self._file.closed = True

@@ -7,6 +7,7 @@ import os
 import pytest
 
 from airflow_provider_insights.transfers._atomic import StagedWrite
+from airflow_provider_insights.transfers._s3_upload import ConcurrentS3Upload
 
 pytestmark = pytest.mark.integration
 
@@ -39,6 +40,13 @@ def test_success_publishes_the_whole_object(store, request):
     _write(_path(store, key), PAYLOAD)
     assert store.read_bytes(key) == PAYLOAD
     assert store.list_keys(request.node.name) == [key]  # nothing staged left beside it
+
+
+def test_s3_is_staged_by_the_concurrent_part_upload(moto_s3, request):
+    with StagedWrite(_path(moto_s3, f"{request.node.name}/report.csv")) as staged:
+        staged.write(PAYLOAD)
+        assert isinstance(staged._file, ConcurrentS3Upload)
+        assert staged._file.most_in_flight >= 1  # the 10 MiB went up as a part before the publish
 
 
 def test_failure_leaves_nothing(store, request):

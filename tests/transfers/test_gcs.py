@@ -27,19 +27,6 @@ def report(sb, insights_conn):
     return make_completed_report(sb, rows=400)
 
 
-def test_a_destination_conn_id_and_a_folder_destination(sb, report, gcs_emulator):
-    result = run_transfer(
-        report_id=report.report_id,
-        execution_id=report.execution_id,
-        destination=f"gs://{gcs_emulator.bucket}/by-folder/",
-        destination_conn_id=gcs_emulator.conn_id,
-    )
-
-    expected_key = f"by-folder/{report.report_id}_{report.execution_id}.csv"
-    assert result["uri"] == gcs_emulator.asset_uri(expected_key)
-    assert gcs_emulator.exists(expected_key)
-
-
 def test_a_missing_bucket_is_refused_before_downloading(sb, report, gcs_emulator):
     with pytest.raises(PartnerInsightsValidationError, match="does not exist"):
         run_transfer(report_id=report.report_id, destination=f"gs://{gcs_emulator.conn_id}@no-such-bucket/r.csv")

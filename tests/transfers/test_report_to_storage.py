@@ -224,17 +224,20 @@ def test_overwrite_true_replaces(sb, report, landing_store, key):
     assert hashlib.sha256(landing_store.read_bytes(key)).hexdigest() == result["sha256"] == report.expected_sha256
 
 
-def test_destination_conn_id_and_folder_destination(sb, report, moto_s3):
+@pytest.mark.parametrize("store_fixture", ["moto_s3", "gcs_emulator"])
+def test_destination_conn_id_and_folder_destination(sb, report, store_fixture, request):
+    bucket_store = request.getfixturevalue(store_fixture)
     result = run_transfer(
         report_id=report.report_id,
         execution_id=report.execution_id,
-        destination=f"s3://{moto_s3.bucket}/by-folder/",
-        destination_conn_id=moto_s3.conn_id,
+        destination=bucket_store.asset_uri("by-folder/"),  # no connection in the URL: the argument names it
+        destination_conn_id=bucket_store.conn_id,
     )
 
     expected_key = f"by-folder/{report.report_id}_{report.execution_id}.csv"
-    assert result["uri"] == f"s3://{moto_s3.bucket}/{expected_key}"
-    assert moto_s3.exists(expected_key)
+    assert result["uri"] == bucket_store.asset_uri(expected_key)
+    assert "@" not in result["uri"]
+    assert bucket_store.exists(expected_key)
 
 
 def test_outlet_asset_names_the_destination_without_the_connection(moto_s3):
