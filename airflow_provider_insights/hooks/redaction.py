@@ -34,6 +34,10 @@ MIN_MASKED_LENGTH = 5
 #: A secure link's query values at least this long are registered with the masker; shorter ones
 #: (``sv=2021``, ``sp=r``) are not secret and would mask ordinary words in logs.
 MIN_MASKED_LINK_VALUE_LENGTH = 16
+#: SAS query parameters that say what a link allows and when, not how it is signed. Their values
+#: are timestamps and versions: masked, they would hide every matching time in the task log, and
+#: each value registered costs a recompilation of Airflow's masking pattern.
+PUBLIC_SAS_PARAMS = frozenset({"sv", "st", "se", "sp", "sr", "spr", "srt", "ss", "skt", "ske", "skv", "sks"})
 
 #: Query parameters whose values are credentials: SAS signatures and their signed fields, OAuth
 #: codes and tokens, passwords.
@@ -337,13 +341,14 @@ def forget_masked() -> None:
 
 
 def mask_secure_link(link: str) -> None:
-    """Hide a secure link from logs: the whole link and each long value of its query string.
+    """Hide a secure link from logs: the whole link and each long value of its query string that
+    may be a credential (the signature, or a parameter we do not know), not its SAS times.
 
     :param link: the secure link.
     """
     mask(link)
     query = urlsplit(link).query
     if query:
-        for _name, value in parse_qsl(query, keep_blank_values=False):
-            if len(value) >= MIN_MASKED_LINK_VALUE_LENGTH:
+        for name, value in parse_qsl(query, keep_blank_values=False):
+            if len(value) >= MIN_MASKED_LINK_VALUE_LENGTH and name.lower() not in PUBLIC_SAS_PARAMS:
                 mask(value)

@@ -172,6 +172,20 @@ def test_runtime_secrets_are_registered_with_airflows_masker(completed_execution
     assert redact(hook.settings.client_secret) == "***"
 
 
+def test_a_secure_links_signature_is_masked_and_its_sas_times_are_not(monkeypatch):
+    from airflow_provider_insights.hooks import redaction
+
+    handed: list[str] = []
+    # Stands in for Airflow's masker, to see exactly which values are handed to it.
+    monkeypatch.setattr(redaction, "_load_masker", lambda: (handed.append, None))
+    link = (
+        "https://example.blob.core.windows.net/r/e.csv?sv=2021-08-06&st=2026-12-01T10%3A00%3A00Z"
+        "&se=2026-12-01T11%3A00%3A00Z&sr=b&sp=r&sig=c2lnbmF0dXJlLW9mLXRoaXMtbGluaw&skoid=unknown-kind-of-value"
+    )
+    redaction.mask_secure_link(link)
+    assert handed == [link, "c2lnbmF0dXJlLW9mLXRoaXMtbGluaw", "unknown-kind-of-value"]
+
+
 async def test_async_path_registers_tokens_with_the_masker(make_hook):
     from airflow.sdk.log import redact
 
