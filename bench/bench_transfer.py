@@ -6,6 +6,8 @@
   (goal >= 0.80x). For S3 a second row forces put_file into a multipart upload with our part
   size: s3fs sends a 100 MB file as one PutObject, which costs moto far less CPU than assembling
   a multipart upload, and ours must stream in parts to keep memory bounded;
+- where a CSV transfer's CPU goes: our client downloading alone (beside ``curl -o /dev/null``),
+  then SHA-256, record counting and writing, each timed alone on the same bytes;
 - CSV -> Parquet vs pyarrow's own streaming CSV reader -> Parquet writer on the same local file
   (goal >= 0.90x, the issue's). The goal is judged against pyarrow with its defaults (types inferred); pyarrow
   with our options (every column a string, as the operator writes) is shown beside it.
@@ -17,6 +19,7 @@ How it measures, so that the figures can be trusted on a small shared machine:
 - each side is warmed up once first (token, execution read, the store's client, the emulator's
   first multipart upload), then ours and the baseline run alternately ``--repeats`` times and the
   medians are compared, so that a burst of load from other processes hits both sides;
+- the package's bytecode is compiled first, as pip does when it installs a wheel;
 - ours downloads over TLS from the sandbox (which generates the CSV as it serves it) while the
   baselines read a local file: the emulators' and the sandbox's CPU seconds are printed, since on
   2 cores they compete with ours.
@@ -27,6 +30,7 @@ Usage: ``.venv/bin/python bench/bench_transfer.py [--sizes-mb 100,1000] [--store
 from __future__ import annotations
 
 import argparse
+import compileall
 import json
 import os
 import shutil
@@ -140,7 +144,59 @@ def _child(action: str, spec: dict[str, Any]) -> dict[str, Any]:
             return os.path.getsize(spec["source"])
 
         return _measured(convert)
+    if action == "budget":
+        return _cpu_budget(spec["link"])
     raise SystemExit(f"unknown action {action}")
+
+
+#: Bytes of the download kept in memory to time each stage alone on the same bytes.
+BUDGET_SAMPLE_BYTES = 256 << 20
+
+
+def _cpu_budget(link: str) -> dict[str, Any]:
+    """CPU seconds per GB of each thing a CSV transfer does, each alone, on the sandbox's bytes.
+
+    The download is our client reading the secure link and nothing else (TLS, HTTP, urllib3), to
+    set beside ``curl -o /dev/null``; SHA-256, record counting and writing are then timed one at a
+    time on the first bytes received, as the operator does them.
+    """
+    import hashlib
+
+    from airflow_provider_insights.hooks.insights import PartnerInsightsHook
+    from airflow_provider_insights.transfers._records import RecordCounter
+    from airflow_provider_insights.transfers._streaming import DOWNLOAD_CHUNK_BYTES
+
+    hook = PartnerInsightsHook()
+    sample: list[bytes] = []
+    kept = received = 0
+    cpu = time.process_time()
+    with hook.open_secure_link(link) as response:
+        for chunk in response.iter_raw(DOWNLOAD_CHUNK_BYTES):
+            received += len(chunk)
+            if kept < BUDGET_SAMPLE_BYTES:
+                sample.append(chunk)
+                kept += len(chunk)
+    download = time.process_time() - cpu
+
+    def per_gb(stage: Any) -> float:
+        started = time.process_time()
+        stage()
+        return (time.process_time() - started) / kept * 1e9
+
+    def write() -> None:
+        with tempfile.TemporaryFile() as target:
+            for chunk in sample:
+                target.write(chunk)
+
+    counter = RecordCounter()
+    digest = hashlib.sha256()
+    return {
+        "bytes": received,
+        "cpu": download,
+        "sha256": per_gb(lambda: [digest.update(chunk) for chunk in sample]),
+        "count": per_gb(lambda: [counter.feed(chunk) for chunk in sample]),
+        "write": per_gb(write),
+    }
 
 
 # --------------------------------------------------------------------------------------------
@@ -203,19 +259,23 @@ def _profiled(command: list[str]) -> list[str]:
 def _curl(link: str, ca_path: str, target: Path, servers: _Servers) -> dict[str, Any]:
     before = servers.cpu()
     started = time.perf_counter()
-    process = subprocess.Popen(["curl", "-s", "--cacert", ca_path, "-o", str(target), link])
+    process = subprocess.Popen(
+        ["curl", "-s", "--cacert", ca_path, "-o", str(target), "-w", "%{size_download}", link], stdout=subprocess.PIPE
+    )
     _pid, status, usage = os.wait4(process.pid, 0)
     seconds = time.perf_counter() - started
     if os.waitstatus_to_exitcode(status) != 0:
         raise RuntimeError(f"curl failed with status {status}")
+    assert process.stdout is not None
     figures = {
         "seconds": seconds,
-        "bytes": target.stat().st_size,
+        "bytes": int(process.stdout.read()),
         "cpu": usage.ru_utime + usage.ru_stime,
         "peak_rss_mb": usage.ru_maxrss / 1024,
         "servers_cpu": servers.cpu() - before,
     }
-    target.unlink()
+    if target != Path(os.devnull):
+        target.unlink()
     return figures
 
 
@@ -303,6 +363,15 @@ class _Table:
             name, f"{statistics.median(values):.2f} ({baseline_name} {statistics.median(base):.2f})", "<= 1.2", met
         )
 
+    def server_cpu_per_gb(
+        self, name: str, ours: list[dict[str, Any]], baseline: list[dict[str, Any]], baseline_name: str
+    ) -> None:
+        """The servers' CPU seconds per GB while ours and the baseline ran: on 2 cores they compete."""
+        values = [run["servers_cpu"] / run["bytes"] * 1e9 for run in ours]
+        base = [run["servers_cpu"] / run["bytes"] * 1e9 for run in baseline]
+        self.figures.append(Figure(name, "CPU-s/GB", values, baseline_name, base, higher_is_better=False))
+        self.value(name, f"{statistics.median(values):.2f} ({baseline_name} {statistics.median(base):.2f})", "", None)
+
     def peak_rss(self, name: str, runs: list[dict[str, Any]], goal: str = "", met: bool | None = None) -> None:
         values = [run["peak_rss_mb"] for run in runs]
         self.figures.append(Figure(name, "MB", values, goal=goal, met=met, higher_is_better=False))
@@ -342,6 +411,9 @@ def main() -> None:
         PROFILE_DIR.mkdir(parents=True, exist_ok=True)
     sizes = [int(size) for size in args.sizes_mb.split(",")]
     skip = set(filter(None, args.skip.split(",")))
+    # Installed from a wheel, the package has its bytecode compiled (pip does it); run from this
+    # checkout under PYTHONDONTWRITEBYTECODE, each transfer process would compile it first.
+    compileall.compile_dir(str(REPO_ROOT / "airflow_provider_insights"), quiet=1)
 
     from airflow_provider_insights.sandbox import SandboxProcess
     from tests.fixtures import storage
@@ -372,8 +444,10 @@ def main() -> None:
 
             if "file" not in skip:
                 rss: dict[int, float] = {}
+                links: dict[int, str] = {}
                 for size in sizes:
                     report_id, execution_id, link = _completed_report(sandbox, size)
+                    links[size] = link
                     spec = {
                         "report_id": report_id,
                         "execution_id": execution_id,
@@ -386,9 +460,11 @@ def main() -> None:
                     )
                     table.ratio(f"file:// {size} MB vs curl", ours, curl, 0.90 if size >= 1000 else 0.80, "curl")
                     table.cpu_per_gb(f"CPU per GB, file:// {size} MB", ours, curl, "curl")
+                    table.server_cpu_per_gb(f"CPU per GB, the sandbox serving file:// {size} MB", ours, curl, "curl")
                     table.peak_rss(f"peak RSS, CSV {size} MB", ours)
                     rss[size] = max(run["peak_rss_mb"] for run in ours)
                     print(f"  done file:// {size} MB", flush=True)
+                _cpu_budget_rows(table, links[max(sizes)], str(sandbox.ca_path), env, servers, args.repeats)
                 if len(sizes) > 1:
                     growth = rss[max(sizes)] - rss[min(sizes)]
                     table.value(
@@ -484,6 +560,30 @@ def main() -> None:
     print("servers cpu s: sandbox + moto + Azurite CPU seconds during the run (curl/put/pyarrow need no sandbox).")
     table.print()
     write_figures(args.json, table.figures)
+
+
+def _cpu_budget_rows(
+    table: _Table, link: str, ca_path: str, env: dict[str, str], servers: _Servers, repeats: int
+) -> None:
+    """Where a CSV transfer's CPU goes: each stage alone, per GB, on the largest report."""
+    ours, curl = _alternate(
+        repeats,
+        lambda: _run_child("budget", {"link": link}, env, servers),
+        lambda: _curl(link, ca_path, Path(os.devnull), servers),
+    )
+    curl_per_gb = [run["cpu"] / run["bytes"] * 1e9 for run in curl]
+    stages = (
+        ("download only (our client: TLS, HTTP)", [run["cpu"] / run["bytes"] * 1e9 for run in ours]),
+        ("SHA-256", [run["sha256"] for run in ours]),
+        ("record counting", [run["count"] for run in ours]),
+        ("writing to a local file", [run["write"] for run in ours]),
+    )
+    for stage, values in stages:
+        name = f"CPU per GB, {stage}"
+        baseline = ("curl -o /dev/null", curl_per_gb) if stage.startswith("download") else ("", [])
+        table.figures.append(Figure(name, "CPU-s/GB", values, baseline[0], baseline[1], higher_is_better=False))
+        beside = f" ({baseline[0]} {statistics.median(baseline[1]):.2f})" if baseline[0] else ""
+        table.value(name, f"{statistics.median(values):.2f}{beside}", "", None)
 
 
 def _parquet_memory(

@@ -58,6 +58,61 @@ def run_bench(script: str, arguments: list[str], out: Path) -> list[Figure]:
     return read_figures(out)
 
 
+def median_of(figures: list[Figure], prefix: str, baseline: bool = False) -> float:
+    """The median of the last figure whose name starts with ``prefix`` (or of its baseline); NaN if none."""
+    for figure in reversed(figures):
+        if figure.name.startswith(prefix):
+            value = figure.baseline_median if baseline else figure.median
+            return float("nan") if value is None else value
+    return float("nan")
+
+
+def bounds(figures: list[Figure]) -> str:
+    """What bounds the goals still missed, with this run's figures."""
+    sandbox = median_of(figures, "CPU per GB, the sandbox serving file://")
+    ours = median_of(figures, "CPU per GB, file://")
+    curl = median_of(figures, "CPU per GB, file://", baseline=True)
+    curl_rate = median_of(figures, "file://", baseline=True)
+    download = median_of(figures, "CPU per GB, download only")
+    curl_download = median_of(figures, "CPU per GB, download only", baseline=True)
+    sha = median_of(figures, "CPU per GB, SHA-256")
+    count = median_of(figures, "CPU per GB, record counting")
+    write = median_of(figures, "CPU per GB, writing")
+    cap = 2 / (sandbox + ours) * 1000
+    return f"""What bounds the goals still missed (this run's figures; profiles from
+`bench/bench_transfer.py --profile DIR`, which runs each transfer under py-spy):
+
+- **CPU per GB <= 1.2** is below what a CSV transfer costs in Python on this machine, and below
+  curl's own figure. The "CPU per GB" rows of each stage alone add up: our client downloading and
+  nothing else {download:.2f} (curl `-o /dev/null`: {curl_download:.2f}), SHA-256 {sha:.2f}, record
+  counting {count:.2f} on this quote-heavy sandbox file, writing {write:.2f}: {download + sha + count + write:.2f},
+  against {ours:.2f} measured for the whole transfer. The digest and the row count are in the
+  transfer's result; curl computes neither. Counting is one `bytes.translate` pass plus two on
+  what it keeps (numpy took 2.5x longer; `bytes.count` of line breaks alone costs about half of
+  it, so no pure-Python counter can be much cheaper).
+- **file:// vs curl** is bound by CPU, on 2 cores shared with the sandbox, which spends
+  {sandbox:.2f} CPU-s per GB generating and serving the CSV, for curl as for us. With ours at
+  {ours:.2f} CPU-s per GB (curl {curl:.2f}), the two need {sandbox + ours:.2f} CPU-s per GB: even with
+  perfect overlap that allows about {cap:.0f} MB/s, against curl's {curl_rate:.0f}. A third thread
+  that hashes and writes while another counts was tried: on 2 cores it was no faster and cost
+  0.1-0.2 CPU-s/GB more; on 4 cores it would take the writing stage off the critical path.
+- **S3 vs put with its defaults**: s3fs sends a 100 MB file as one PutObject. Ours must stream in
+  parts to keep memory bounded, and moto spends more CPU assembling a multipart upload. Against
+  put forced into the same 8 MiB parts (the "both multipart" row), the comparison is like with
+  like. Three parts upload at once while the download goes on (`transfers/_s3_upload.py`);
+  s3fs's own write file sends one at a time.
+- **CSV->Parquet vs pyarrow**: pyarrow's parser and Parquet encoder take most of the time on both
+  sides. Ours also downloads over TLS (the download row above) while the sandbox competes for the
+  same 2 cores, and the baseline reads a local file; ours reads every column as a string (the
+  baseline with the same options is the second row).
+- **Worst stall < 100 ms**: a full garbage collection of the imported heap alone (Airflow and this
+  provider, about 166,000 objects, no trigger running) took 260-330 ms when measured. The
+  triggers cause one when the objects promoted while polls are in flight reach a quarter of that
+  heap; runs without one stalled about 100 ms, against the baseline's 570 ms: 1,000
+  `TimeDeltaTrigger`s each log a line every second, all in the same loop iteration.
+"""
+
+
 def write_page(
     figures: list[Figure], command: str, started: datetime, minutes: float, loads: tuple[float, float]
 ) -> None:
@@ -83,6 +138,10 @@ How to read it:
   Ours also hashes every byte (SHA-256), which curl does not.
 - **CPU per GB**: user + system CPU seconds of the whole transfer process over the measured
   region, per GB moved; curl's from `wait4`.
+- **CPU per GB of a stage** (download only, SHA-256, record counting, writing): each part of a
+  CSV transfer alone, on the largest report: our client reading the secure link and nothing else
+  (beside `curl -o /dev/null`), then each other stage timed on the first 256 MiB it received.
+- **CPU per GB, the sandbox serving**: what the sandbox spent while ours (and curl) ran.
 - **S3 / ADLS vs put**: the operator streaming into moto / Azurite against fsspec's `put_file`
   of the same bytes from a local file, with its defaults.
 - **Parquet**: the operator converting on the way against pyarrow's own streaming CSV reader
@@ -91,35 +150,7 @@ How to read it:
   `TimeDeltaTrigger` in the same harness; the worst stall is the longest lateness of a 10 ms
   sleep in the same event loop.
 
-What bounds the goals still missed (profiled with `bench/bench_transfer.py --profile DIR`, which
-runs each transfer under py-spy; December 2026, this machine):
-
-- **file:// vs curl** is bound by CPU, on 2 cores shared with the sandbox. The sandbox spends about
-  1.35 CPU-s per GB serving (generating the CSV as it goes), for curl as for us. Ours spends
-  2.5-2.8, so the two together need about 4 CPU-s per GB. Even with perfect overlap that allows
-  about 500 MB/s, 0.7-0.8x of curl's 630-730. Ours reaches about 75-80% of that bound. The profile shows the
-  download thread busy reading TLS (a third of that time waiting for the GIL). The writing
-  thread was about 40% record counting, 34% SHA-256 and 8% writing. Record counting went from 1.46
-  to 0.57 CPU-s/GB (`bytes.translate` instead of numpy). A third thread that hashes and writes
-  while this one counts was tried: no faster, and 0.1-0.2 CPU-s/GB more.
-- **CPU per GB <= 1.2** is below what the transfer must do in Python here. Reading TLS (`ssl`, one
-  call per 16 KiB record) costs about 0.8 CPU-s/GB, SHA-256 about 0.55, counting records 0.57 on
-  this quote-heavy sandbox file (0.4 without quotes), and writing to the page cache 0.3.
-  `readinto` into a reused buffer measured the same as urllib3's `stream`. curl, which neither
-  hashes nor counts, used 1.4-1.6.
-- **S3 vs put with its defaults**: s3fs sends a 100 MB file as one PutObject. Ours must stream in
-  parts to keep memory bounded, and moto spends more CPU assembling a multipart upload. Against
-  put forced into the same 8 MiB parts, ours is at parity (the "both multipart" row). Three parts
-  now upload at once while the download goes on (`transfers/_s3_upload.py`); s3fs's own write
-  file sent one at a time.
-- **CSV->Parquet vs pyarrow**: pyarrow's parser and Parquet encoder take most of the time on both
-  sides. Ours also downloads over TLS while the sandbox competes for the same 2 cores, and it
-  reads every column as a string (the baseline with the same options is the second row).
-- **Worst stall < 100 ms** (met in this run): a full garbage collection of the imported heap alone
-  (Airflow and this provider, about 166,000 objects, no trigger running) took 260-330 ms. The
-  triggers cause one when the objects promoted while polls are in flight reach a quarter of that
-  heap. Runs without one stalled about 100 ms, against the baseline's 570 ms: 1,000
-  `TimeDeltaTrigger`s each log a line every second, all in the same loop iteration.
+{bounds(figures)}
 """
     PAGE.write_text(text)
     print(f"wrote {PAGE.relative_to(BENCH.parent)}")
