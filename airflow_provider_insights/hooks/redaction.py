@@ -34,9 +34,10 @@ MIN_MASKED_LENGTH = 5
 #: A secure link's query values at least this long are registered with the masker; shorter ones
 #: (``sv=2021``, ``sp=r``) are not secret and would mask ordinary words in logs.
 MIN_MASKED_LINK_VALUE_LENGTH = 16
-#: SAS query parameters that say what a link allows and when, not how it is signed. Their values
-#: are timestamps and versions: masked, they would hide every matching time in the task log, and
-#: each value registered costs a recompilation of Airflow's masking pattern.
+#: SAS query parameters that say what a link allows and when, not how it is signed. URLs we show
+#: still hide them with the rest of the SAS (``SECRET_QUERY_PARAMS``), but they are not registered
+#: with Airflow's masker: their values are timestamps and versions that would hide every matching
+#: time in the task log, and each value registered recompiles the masker's pattern.
 PUBLIC_SAS_PARAMS = frozenset({"sv", "st", "se", "sp", "sr", "spr", "srt", "ss", "skt", "ske", "skv", "sks"})
 
 #: Query parameters whose values are credentials: SAS signatures and their signed fields, OAuth
