@@ -238,7 +238,8 @@ def test_a_failed_one_off_run_fails_the_deferred_wait_within_a_poll_or_two(
     assert result.task_states["delete_report"] == "success"
     [failed_at] = moved
     # Polls are 0.05 s apart: a poll or two after the run failed, not the sensor's 120 s timeout.
-    assert wait_ended(result.run_id) - failed_at < 5
+    # The bound leaves room for dag.test()'s own loop, which took 5.6 s once on Airflow 3.2.
+    assert wait_ended(result.run_id) - failed_at < 15
     assert elapsed < 60  # the sensor would time out after 120 s
     assert report_ids(sb) == reports_before
     assert list(tmp_path.iterdir()) == []
