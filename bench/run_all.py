@@ -112,9 +112,10 @@ def bounds(figures: list[Figure]) -> str:
   shows in how many runs one happened. Python starts one when the objects promoted to the oldest
   generation since the last reach a quarter of it, about 42,000. In an instrumented run (December
   2026), that generation grew by 35,000-48,000 objects with ours and 15,000-21,000 with the
-  baseline (whose trigger objects were made before the count started): most of each trigger's long-lived objects are asyncio's and Airflow's (its task,
-  context, coroutines, timer and logger), which the baseline has too; ours also keep a hook, the
-  poll's state and the last verdict, and have requests in flight. Without a full collection, ours
+  baseline (whose trigger objects were made before the count started): most of each trigger's
+  long-lived objects are asyncio's and Airflow's (its task, context, coroutines, timer and
+  logger), which the baseline has too; ours also keep a hook, the poll's state and the last
+  verdict, and have requests in flight. Without a full collection, ours
   stalls far less than the baseline, whose 1,000 `TimeDeltaTrigger`s each log a line every
   second, all in the same loop iteration.
 """
